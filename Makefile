@@ -1,0 +1,69 @@
+# Topdown: the single entry point. `make run` starts the site, `make test` checks everything.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# The real services the test suite runs against (started by scripts/services.sh if down).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/topdown
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: help run test lint format bench services browser-deps clean
+
+help:
+	@echo "make run     set up (venv, migrations, demo course) and start web + worker + beat"
+	@echo "make test    lint and run the whole test suite against PostgreSQL and Redis"
+	@echo "make lint    ruff check and ruff format --check"
+	@echo "make format  ruff format and ruff check --fix"
+	@echo "make bench   run the benchmarks in benchmarks/ (slow)"
+
+# The venv is rebuilt when a requirements file changes; the stamp records what was installed.
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.base-installed: requirements/base.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements/base.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements/base.txt requirements/dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements/dev.txt
+	touch $(VENV)/.base-installed $@
+
+run: $(VENV)/.base-installed
+	@mkdir -p var/static
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py demo_load
+	@echo ""
+	@echo "  Topdown is starting at http://$(HOST):$(PORT)/"
+	@echo "  Demo logins: student / topdown-demo    instructor / topdown-demo"
+	@echo "  Ctrl-C stops the web server, the worker and beat together."
+	@echo ""
+	HOST=$(HOST) PORT=$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --no-prefix -f Procfile 2>&1 || true
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev-installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+services:
+	@bash scripts/services.sh
+
+browser-deps:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+test: $(VENV)/.dev-installed services browser-deps lint
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.dev-installed services
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python benchmarks/web.py
+
+clean:
+	rm -rf var test-artifacts .pytest_cache .ruff_cache

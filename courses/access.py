@@ -1,0 +1,115 @@
+"""Who may see or change what in a course. Views call these; they never check roles themselves.
+
+Each function returns the object asked for, or raises ``Http404`` (it does not exist, or the user
+may not know it exists) or ``PermissionDenied`` (it exists and the user lacks the role).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from accounts.models import User
+from courses.models import STAFF_ROLES, Answer, Attempt, Chapter, Course, Enrolment, Questionnaire
+
+
+@dataclass(frozen=True)
+class CourseAccess:
+    course: Course
+    enrolment: Enrolment | None
+    role: str | None
+
+    @property
+    def is_member(self) -> bool:
+        return self.role is not None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+    @property
+    def is_student(self) -> bool:
+        return self.enrolment is not None and not self.is_staff
+
+
+def _access(user: User, course: Course) -> CourseAccess:
+    enrolment = None
+    if user.is_authenticated:
+        enrolment = Enrolment.objects.filter(user=user, course=course).first()
+    role = enrolment.role if enrolment else None
+    if user.is_authenticated and user.is_superuser:
+        role = "instructor"
+    return CourseAccess(course=course, enrolment=enrolment, role=role)
+
+
+def course_access_for_user(*, user: User, course_slug: str) -> CourseAccess:
+    """Anyone may see a course's front page; this says what else they may do."""
+    try:
+        course = Course.objects.get(slug=course_slug)
+    except Course.DoesNotExist:
+        raise Http404("No such course.") from None
+    return _access(user, course)
+
+
+def course_get_for_member(*, user: User, course_slug: str, staff: bool = False) -> CourseAccess:
+    access = course_access_for_user(user=user, course_slug=course_slug)
+    if not access.is_member:
+        raise PermissionDenied("Enrol in this course to see its chapters and questionnaires.")
+    if staff and not access.is_staff:
+        raise PermissionDenied("Only the course's instructors and teaching assistants may do this.")
+    return access
+
+
+def chapter_get_for_user(
+    *, user: User, course_slug: str, chapter_slug: str
+) -> tuple[CourseAccess, Chapter]:
+    access = course_get_for_member(user=user, course_slug=course_slug)
+    try:
+        chapter = Chapter.objects.get(course=access.course, slug=chapter_slug)
+    except Chapter.DoesNotExist:
+        raise Http404("No such chapter.") from None
+    return access, chapter
+
+
+def questionnaire_get_for_user(
+    *, user: User, course_slug: str, chapter_slug: str
+) -> tuple[CourseAccess, Questionnaire]:
+    access = course_get_for_member(user=user, course_slug=course_slug)
+    try:
+        questionnaire = Questionnaire.objects.select_related("chapter").get(
+            chapter__course=access.course, chapter__slug=chapter_slug
+        )
+    except Questionnaire.DoesNotExist:
+        raise Http404("This chapter has no questionnaire.") from None
+    return access, questionnaire
+
+
+def attempt_get_for_user(
+    *, user: User, course_slug: str, attempt_id: int, write: bool = False
+) -> tuple[CourseAccess, Attempt]:
+    """Students see their own attempts; course staff see everyone's but change none."""
+    access = course_get_for_member(user=user, course_slug=course_slug)
+    try:
+        attempt = Attempt.objects.select_related("questionnaire__chapter", "user").get(
+            pk=attempt_id, questionnaire__chapter__course=access.course
+        )
+    except Attempt.DoesNotExist:
+        raise Http404("No such attempt.") from None
+    if attempt.user_id != user.pk:
+        if not access.is_staff:
+            raise Http404("No such attempt.")
+        if write:
+            raise PermissionDenied("Only the student who made this attempt may change it.")
+    return access, attempt
+
+
+def answer_get_for_reviewer(*, user: User, course_slug: str, answer_id: int) -> Answer:
+    access = course_get_for_member(user=user, course_slug=course_slug, staff=True)
+    try:
+        return Answer.objects.select_related(
+            "question", "attempt__user", "attempt__questionnaire__chapter"
+        ).get(pk=answer_id, attempt__questionnaire__chapter__course=access.course)
+    except Answer.DoesNotExist:
+        raise Http404("No such answer.") from None

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import math
+import uuid
+from decimal import Decimal, InvalidOperation
+
+from django import forms
+from django.conf import settings
+
+from courses.models import Answer, Question
+
+SHORT_TEXT_MAX_LENGTH = 500
+NUMBER_MAX_LENGTH = 64
+
+
+def field_name(question: Question) -> str:
+    return f"q_{question.id}"
+
+
+def parse_number(raw: str) -> float:
+    """Read a number as people type it: spaces, a unicode minus and scientific notation allowed."""
+    text = raw.strip().replace("\u2212", "-").replace(" ", "").replace("\u202f", "")
+    if text.count(",") == 1 and "." not in text:
+        text = text.replace(",", ".")  # a decimal comma, as in 0,5
+    try:
+        value = float(text)
+    except ValueError:
+        raise forms.ValidationError(
+            f"“{raw.strip()}” is not a number. Write e.g. 0.25 or 1e-3."
+        ) from None
+    if not math.isfinite(value):
+        raise forms.ValidationError("Enter a finite number.")
+    return value
+
+
+class QuestionnaireForm(forms.Form):
+    """One field per question of this questionnaire; anything else posted is ignored."""
+
+    token = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: object, questions: list[Question], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.questions = questions
+        for question in questions:
+            self.fields[field_name(question)] = self._field_for(question)
+
+    def _field_for(self, question: Question) -> forms.Field:
+        invalid_choice = {"invalid_choice": "That option is not part of this question."}
+        if question.kind == Question.Kind.SINGLE:
+            return forms.TypedChoiceField(
+                choices=[(c.id, c.text) for c in question.choices.all()],
+                coerce=int,
+                required=False,
+                empty_value=None,
+                error_messages=invalid_choice,
+            )
+        if question.kind == Question.Kind.MULTIPLE:
+            return forms.TypedMultipleChoiceField(
+                choices=[(c.id, c.text) for c in question.choices.all()],
+                coerce=int,
+                required=False,
+                error_messages=invalid_choice,
+            )
+        if question.kind == Question.Kind.TRUE_FALSE:
+            return forms.TypedChoiceField(
+                choices=[("true", "True"), ("false", "False")],
+                coerce=lambda v: v == "true",
+                required=False,
+                empty_value=None,
+                error_messages={"invalid_choice": "Answer true or false."},
+            )
+        if question.kind == Question.Kind.NUMERIC:
+            return forms.CharField(max_length=NUMBER_MAX_LENGTH, required=False)
+        if question.kind == Question.Kind.SHORT_TEXT:
+            return forms.CharField(max_length=SHORT_TEXT_MAX_LENGTH, required=False)
+        return forms.CharField(
+            max_length=settings.ANSWER_TEXT_MAX_LENGTH,
+            required=False,
+            strip=True,
+            widget=forms.Textarea,
+        )
+
+    def clean(self) -> dict[str, object]:
+        cleaned = super().clean() or {}
+        for question in self.questions:
+            name = field_name(question)
+            if question.kind == Question.Kind.NUMERIC and cleaned.get(name):
+                try:
+                    cleaned[name] = parse_number(cleaned[name])
+                except forms.ValidationError as error:
+                    self.add_error(name, error)
+        return cleaned
+
+    def responses(self) -> dict[int, object]:
+        """Cleaned answers keyed by question id, as the grader expects them."""
+        result: dict[int, object] = {}
+        for question in self.questions:
+            value = self.cleaned_data.get(field_name(question))
+            if question.kind == Question.Kind.SINGLE:
+                value = [value] if value is not None else []
+            elif value == "":
+                value = None
+            result[question.id] = value
+        return result
+
+    @property
+    def token_value(self) -> uuid.UUID | None:
+        return self.cleaned_data.get("token")
+
+
+class SelfAssessmentForm(forms.Form):
+    assessment = forms.ChoiceField(choices=Answer.SelfAssessment.choices)
+
+
+class ReviewForm(forms.Form):
+    score = forms.DecimalField(min_value=Decimal("0"), max_digits=6, decimal_places=2)
+    feedback = forms.CharField(
+        required=False, max_length=settings.ANSWER_TEXT_MAX_LENGTH, widget=forms.Textarea
+    )
+
+    def __init__(self, *args: object, points: Decimal, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.points = points
+        self.fields["score"].max_value = points
+        self.fields["score"].widget.attrs.update({"max": str(points), "step": "0.25"})
+
+    def clean_score(self) -> Decimal:
+        score = self.cleaned_data["score"]
+        try:
+            if score > self.points:
+                raise forms.ValidationError(f"The score can be at most {self.points}.")
+        except InvalidOperation:
+            raise forms.ValidationError("Enter a number.") from None
+        return score
+
+
+class EnrolForm(forms.Form):
+    invite_code = forms.CharField(max_length=64, required=False)

@@ -1,0 +1,277 @@
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+
+class Course(models.Model):
+    class Enrolment(models.TextChoices):
+        OPEN = "open", "Open: anyone may enrol"
+        INVITE = "invite", "Invite code required"
+
+    slug = models.SlugField(max_length=80, unique=True)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True, help_text="Markdown.")
+    enrolment = models.CharField(max_length=10, choices=Enrolment.choices, default=Enrolment.OPEN)
+    invite_code = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(enrolment="invite") | ~Q(invite_code=""),
+                name="course_invite_needs_code",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Role(models.TextChoices):
+    STUDENT = "student", "Student"
+    TA = "ta", "Teaching assistant"
+    INSTRUCTOR = "instructor", "Instructor"
+
+
+STAFF_ROLES = (Role.TA, Role.INSTRUCTOR)
+
+
+class Enrolment(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrolments"
+    )
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="enrolments")
+    role = models.CharField(max_length=12, choices=Role.choices, default=Role.STUDENT)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "course"], name="enrolment_unique_user_course")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.course} ({self.get_role_display()})"
+
+    @property
+    def is_staff_role(self) -> bool:
+        return self.role in STAFF_ROLES
+
+
+class Chapter(models.Model):
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="chapters")
+    slug = models.SlugField(max_length=80)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True, help_text="Markdown.")
+    position = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["course", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["course", "slug"], name="chapter_unique_slug")
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Questionnaire(models.Model):
+    class Counts(models.TextChoices):
+        BEST = "best", "Best attempt"
+        LAST = "last", "Last attempt"
+
+    class Reveal(models.TextChoices):
+        AFTER_EACH_ATTEMPT = "after_each_attempt", "After each attempt"
+        AFTER_LAST_ATTEMPT = "after_last_attempt", "After the last attempt"
+        AFTER_DUE_DATE = "after_due_date", "After the due date"
+
+    class Late(models.TextChoices):
+        REFUSE = "refuse", "Refuse late submissions"
+        ACCEPT = "accept", "Accept and mark late"
+
+    chapter = models.OneToOneField(Chapter, on_delete=models.CASCADE, related_name="questionnaire")
+    title = models.CharField(max_length=200, default="Check your understanding")
+    max_attempts = models.PositiveIntegerField(default=0, help_text="0 means unlimited.")
+    counts = models.CharField(max_length=8, choices=Counts.choices, default=Counts.BEST)
+    reveal = models.CharField(
+        max_length=24, choices=Reveal.choices, default=Reveal.AFTER_EACH_ATTEMPT
+    )
+    due_at = models.DateTimeField(null=True, blank=True)
+    late = models.CharField(max_length=8, choices=Late.choices, default=Late.REFUSE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.chapter}: {self.title}"
+
+
+class Question(models.Model):
+    class Kind(models.TextChoices):
+        SINGLE = "single", "Single choice"
+        MULTIPLE = "multiple", "Multiple choice"
+        TRUE_FALSE = "true_false", "True or false"
+        NUMERIC = "numeric", "Numeric"
+        SHORT_TEXT = "short_text", "Short text"
+        FREE_TEXT = "free_text", "Free text"
+
+    class ToleranceMode(models.TextChoices):
+        ABSOLUTE = "absolute", "Absolute"
+        RELATIVE = "relative", "Relative"
+
+    questionnaire = models.ForeignKey(
+        Questionnaire, on_delete=models.CASCADE, related_name="questions"
+    )
+    key = models.SlugField(max_length=80, help_text="Stable identifier within the questionnaire.")
+    position = models.PositiveIntegerField(default=0)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    prompt = models.TextField(help_text="Markdown.")
+    explanation = models.TextField(blank=True, help_text="Markdown, shown when answers reveal.")
+    points = models.DecimalField(
+        max_digits=6, decimal_places=2, default=Decimal("1"), validators=[MinValueValidator(0)]
+    )
+    # true_false
+    correct_boolean = models.BooleanField(null=True, blank=True)
+    # numeric
+    numeric_answer = models.FloatField(null=True, blank=True)
+    tolerance = models.FloatField(default=0, validators=[MinValueValidator(0)])
+    tolerance_mode = models.CharField(
+        max_length=10, choices=ToleranceMode.choices, default=ToleranceMode.ABSOLUTE
+    )
+    # short_text
+    accepted_answers = models.JSONField(default=list, blank=True)
+    answer_regex = models.CharField(max_length=500, blank=True)
+    # free_text
+    reference_answer = models.TextField(blank=True, help_text="Markdown.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["questionnaire", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["questionnaire", "key"], name="question_unique_key"),
+            models.CheckConstraint(
+                condition=~Q(kind="true_false") | Q(correct_boolean__isnull=False),
+                name="question_true_false_has_answer",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="numeric") | Q(numeric_answer__isnull=False),
+                name="question_numeric_has_answer",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.get_kind_display()})"
+
+    @property
+    def has_choices(self) -> bool:
+        return self.kind in (self.Kind.SINGLE, self.Kind.MULTIPLE)
+
+
+class Choice(models.Model):
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="choices")
+    position = models.PositiveIntegerField(default=0)
+    text = models.TextField(help_text="Markdown.")
+    is_correct = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["question", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
+class Attempt(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SUBMITTED = "submitted", "Submitted"
+
+    questionnaire = models.ForeignKey(
+        Questionnaire, on_delete=models.CASCADE, related_name="attempts"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attempts"
+    )
+    # Minted by the form the student saw, so a double-clicked submit finds the same attempt.
+    token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    is_late = models.BooleanField(default=False)
+    score = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    max_score = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0"))
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["questionnaire", "user", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["questionnaire", "user", "number"], name="attempt_unique_number"
+            ),
+            models.UniqueConstraint(
+                fields=["questionnaire", "user"],
+                condition=Q(status="draft"),
+                name="attempt_one_draft",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="draft") | Q(submitted_at__isnull=False),
+                name="attempt_submitted_has_time",
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "questionnaire", "status"])]
+
+    def __str__(self) -> str:
+        return f"Attempt {self.number} by {self.user} on {self.questionnaire}"
+
+    @property
+    def fraction(self) -> float:
+        if not self.max_score or self.score is None:
+            return 0.0
+        return float(self.score / self.max_score)
+
+
+class Answer(models.Model):
+    class SelfAssessment(models.TextChoices):
+        GOT_IT = "got_it", "Got it"
+        PARTLY = "partly", "Partly"
+        MISSED = "missed", "Missed it"
+
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="answers")
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="answers")
+    # What the student gave, as the form cleaned it: a list of choice ids, a bool, a number or text.
+    response = models.JSONField(null=True, blank=True)
+    score = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    is_correct = models.BooleanField(null=True)
+    feedback = models.TextField(blank=True)
+    self_assessment = models.CharField(max_length=8, choices=SelfAssessment.choices, blank=True)
+    review_score = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    review_feedback = models.TextField(blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["attempt", "question__position"]
+        constraints = [
+            models.UniqueConstraint(fields=["attempt", "question"], name="answer_unique_question")
+        ]
+
+    def __str__(self) -> str:
+        return f"Answer to {self.question.key} in {self.attempt}"

@@ -1,0 +1,246 @@
+"""Read-side queries for courses. Each owns its joins, so pages make a fixed number of queries."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from accounts.models import User
+from courses.models import (
+    Answer,
+    Attempt,
+    Chapter,
+    Course,
+    Enrolment,
+    Question,
+    Questionnaire,
+    Role,
+)
+
+
+@dataclass(frozen=True)
+class AttemptSummary:
+    """The few columns progress needs, without loading whole attempts."""
+
+    id: int
+    number: int
+    score: Decimal | None
+    max_score: Decimal
+    submitted_at: datetime | None
+
+    @property
+    def fraction(self) -> float:
+        if not self.max_score or self.score is None:
+            return 0.0
+        return float(self.score / self.max_score)
+
+
+def counted_attempt(attempts: list[AttemptSummary], counts: str) -> AttemptSummary | None:
+    """The attempt that counts under the questionnaire's policy (best, or the last submitted)."""
+    if not attempts:
+        return None
+    if counts == Questionnaire.Counts.LAST:
+        return max(attempts, key=lambda a: a.number)
+    return max(attempts, key=lambda a: (a.fraction, -a.number))
+
+
+@dataclass
+class ChapterProgress:
+    chapter: Chapter
+    questionnaire: Questionnaire | None
+    attempts: list[AttemptSummary] = field(default_factory=list)
+
+    @property
+    def counted(self) -> AttemptSummary | None:
+        if self.questionnaire is None:
+            return None
+        return counted_attempt(self.attempts, self.questionnaire.counts)
+
+    @property
+    def fraction(self) -> float:
+        counted = self.counted
+        return counted.fraction if counted else 0.0
+
+    @property
+    def percent(self) -> int:
+        return round(self.fraction * 100)
+
+
+def course_progress_percent(rows: Iterable[ChapterProgress]) -> int:
+    graded = [row.fraction for row in rows if row.questionnaire is not None]
+    return round(100 * sum(graded) / len(graded)) if graded else 0
+
+
+def _submitted_attempt_summaries(**filters: object) -> QuerySet[Attempt]:
+    return Attempt.objects.filter(status=Attempt.Status.SUBMITTED, **filters).values_list(
+        "questionnaire_id", "user_id", "id", "number", "score", "max_score", "submitted_at"
+    )
+
+
+def chapters_with_progress(*, course: Course, user: User | None) -> list[ChapterProgress]:
+    """The course's chapters in order, with ``user``'s progress on each (two queries)."""
+    chapters = list(Chapter.objects.filter(course=course).select_related("questionnaire"))
+    rows = []
+    by_questionnaire: dict[int, ChapterProgress] = {}
+    for chapter in chapters:
+        questionnaire = getattr(chapter, "questionnaire", None)
+        row = ChapterProgress(chapter=chapter, questionnaire=questionnaire)
+        rows.append(row)
+        if questionnaire is not None:
+            by_questionnaire[questionnaire.id] = row
+    if user is not None and user.is_authenticated and by_questionnaire:
+        summaries = _submitted_attempt_summaries(
+            user=user, questionnaire_id__in=list(by_questionnaire)
+        )
+        for questionnaire_id, _user_id, *columns in summaries:
+            by_questionnaire[questionnaire_id].attempts.append(AttemptSummary(*columns))
+    return rows
+
+
+def courses_for_user(*, user: User) -> list[tuple[Course, str | None]]:
+    """Courses the user is enrolled in (with their role) and courses open to enrol, in one query."""
+    if not user.is_authenticated:
+        return [(course, None) for course in Course.objects.filter(enrolment="open")]
+    roles = dict(Enrolment.objects.filter(user=user).values_list("course_id", "role"))
+    courses = Course.objects.filter(Q(enrolment="open") | Q(id__in=list(roles)))
+    return [(course, roles.get(course.id)) for course in courses]
+
+
+@dataclass
+class QuestionnairePage:
+    questions: list[Question]
+    draft: Attempt | None
+    draft_responses: dict[int, object]
+    submitted: list[Attempt]
+
+
+def questionnaire_page(*, questionnaire: Questionnaire, user: User) -> QuestionnairePage:
+    """Questions with their choices, the student's draft and their past attempts (four queries)."""
+    questions = list(questionnaire.questions.prefetch_related("choices"))
+    attempts = list(
+        Attempt.objects.filter(questionnaire=questionnaire, user=user).prefetch_related(
+            Prefetch(
+                "answers",
+                queryset=Answer.objects.filter(attempt__status=Attempt.Status.DRAFT).only(
+                    "id", "attempt_id", "question_id", "response"
+                ),
+            )
+        )
+    )
+    draft = next((a for a in attempts if a.status == Attempt.Status.DRAFT), None)
+    responses = {a.question_id: a.response for a in draft.answers.all()} if draft else {}
+    submitted = [a for a in attempts if a.status == Attempt.Status.SUBMITTED]
+    return QuestionnairePage(
+        questions=questions, draft=draft, draft_responses=responses, submitted=submitted
+    )
+
+
+def attempt_with_answers(*, attempt: Attempt) -> list[Answer]:
+    return list(
+        attempt.answers.select_related("question", "reviewed_by")
+        .prefetch_related("question__choices")
+        .order_by("question__position", "question_id")
+    )
+
+
+def answers_revealed(
+    *, questionnaire: Questionnaire, submitted_count: int, now: datetime | None = None
+) -> bool:
+    """Whether correct answers and explanations may be shown to a student now."""
+    now = now or timezone.now()
+    past_due = questionnaire.due_at is not None and now > questionnaire.due_at
+    if questionnaire.reveal == Questionnaire.Reveal.AFTER_EACH_ATTEMPT:
+        return submitted_count > 0
+    if questionnaire.reveal == Questionnaire.Reveal.AFTER_LAST_ATTEMPT:
+        used_all = (
+            bool(questionnaire.max_attempts) and submitted_count >= questionnaire.max_attempts
+        )
+        return submitted_count > 0 and (used_all or past_due)
+    return past_due
+
+
+@dataclass
+class StudentProgress:
+    user_id: int
+    name: str
+    username: str
+    chapters: list[int | None]
+    attempts: int
+    course_percent: int
+
+
+def class_progress(*, course: Course) -> tuple[list[Chapter], list[StudentProgress]]:
+    """Every student's counted score per chapter, for the instructor's table (three queries)."""
+    chapters = list(Chapter.objects.filter(course=course).select_related("questionnaire"))
+    students = list(
+        Enrolment.objects.filter(course=course, role=Role.STUDENT)
+        .select_related("user")
+        .order_by("user__username")
+    )
+    per_user: dict[int, dict[int, list[AttemptSummary]]] = defaultdict(lambda: defaultdict(list))
+    questionnaire_ids = [c.questionnaire.id for c in chapters if hasattr(c, "questionnaire")]
+    for q_id, user_id, *columns in _submitted_attempt_summaries(
+        questionnaire_id__in=questionnaire_ids
+    ):
+        per_user[user_id][q_id].append(AttemptSummary(*columns))
+    table = []
+    for enrolment in students:
+        attempts_by_q = per_user.get(enrolment.user_id, {})
+        rows = [
+            ChapterProgress(
+                chapter=c,
+                questionnaire=getattr(c, "questionnaire", None),
+                attempts=attempts_by_q.get(c.questionnaire.id, [])
+                if hasattr(c, "questionnaire")
+                else [],
+            )
+            for c in chapters
+        ]
+        table.append(
+            StudentProgress(
+                user_id=enrolment.user_id,
+                name=enrolment.user.public_name,
+                username=enrolment.user.username,
+                chapters=[
+                    (row.percent if row.attempts else None) if row.questionnaire else None
+                    for row in rows
+                ],
+                attempts=sum(len(v) for v in attempts_by_q.values()),
+                course_percent=course_progress_percent(rows),
+            )
+        )
+    return chapters, table
+
+
+def student_attempts(*, course: Course, user_id: int) -> QuerySet[Attempt]:
+    return (
+        Attempt.objects.filter(questionnaire__chapter__course=course, user_id=user_id)
+        .select_related("questionnaire__chapter")
+        .order_by("questionnaire__chapter__position", "number")
+    )
+
+
+def review_queue(*, course: Course, reviewed: bool = False) -> QuerySet[Answer]:
+    """Free-text answers in submitted attempts, oldest first, waiting for (or past) review."""
+    return (
+        Answer.objects.filter(
+            attempt__questionnaire__chapter__course=course,
+            attempt__status=Attempt.Status.SUBMITTED,
+            question__kind=Question.Kind.FREE_TEXT,
+            reviewed_at__isnull=not reviewed,
+        )
+        .exclude(response=None)
+        .exclude(response="")
+        .select_related("question", "attempt__user", "attempt__questionnaire__chapter")
+        .order_by("attempt__submitted_at", "id")
+    )
+
+
+def review_queue_count(*, course: Course) -> int:
+    return review_queue(course=course).aggregate(n=Count("id"))["n"]

@@ -1,0 +1,202 @@
+"""Services that change courses, enrolments and attempts."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from accounts.models import User
+from courses.grading import free_text_fraction, grade_answer, points_for
+from courses.models import Answer, Attempt, Course, Enrolment, Question, Questionnaire, Role
+
+
+class CourseError(Exception):
+    """A request the rules refuse; the message is shown to the user as is."""
+
+
+class AttemptAlreadySubmitted(CourseError):
+    def __init__(self, attempt: Attempt) -> None:
+        super().__init__("This attempt was already submitted; here is its result.")
+        self.attempt = attempt
+
+
+def enrolment_create(
+    *, user: User, course: Course, invite_code: str = "", role: str = Role.STUDENT
+) -> Enrolment:
+    """Enrol a user. Open courses need nothing; invite-only courses need the right code."""
+    needs_code = course.enrolment == Course.Enrolment.INVITE and role == Role.STUDENT
+    if needs_code and (not invite_code or invite_code.strip() != course.invite_code):
+        raise CourseError("That invite code is not right for this course.")
+    enrolment, created = Enrolment.objects.get_or_create(
+        user=user, course=course, defaults={"role": role}
+    )
+    if not created and enrolment.role != role and role != Role.STUDENT:
+        enrolment.role = role
+        enrolment.save(update_fields=["role", "updated_at"])
+    return enrolment
+
+
+def attempts_remaining(*, questionnaire: Questionnaire, submitted_count: int) -> int | None:
+    if not questionnaire.max_attempts:
+        return None
+    return max(questionnaire.max_attempts - submitted_count, 0)
+
+
+def _check_deadline(questionnaire: Questionnaire, now: datetime) -> bool:
+    """Return whether work done now is late; raise if late work is refused."""
+    if questionnaire.due_at is None or now <= questionnaire.due_at:
+        return False
+    if questionnaire.late == Questionnaire.Late.REFUSE:
+        raise CourseError(
+            f"The due date ({timezone.localtime(questionnaire.due_at):%d %b %Y, %H:%M}) has "
+            "passed; this questionnaire no longer accepts answers."
+        )
+    return True
+
+
+@transaction.atomic
+def attempt_save(
+    *,
+    user: User,
+    questionnaire: Questionnaire,
+    token: uuid.UUID | None,
+    responses: Mapping[int, object],
+    submit: bool,
+    now: datetime | None = None,
+) -> Attempt:
+    """Save the student's answers to their draft attempt and, if ``submit``, grade it.
+
+    ``responses`` maps question ids of this questionnaire to cleaned values; others are ignored.
+    ``token`` comes from the form the student saw: a repeated submit of the same form finds the
+    attempt already submitted and raises ``AttemptAlreadySubmitted`` instead of using up
+    another attempt.
+    """
+    now = now or timezone.now()
+    # One lock per student and course serialises their attempt bookkeeping.
+    enrolment = (
+        Enrolment.objects.select_for_update()
+        .filter(user=user, course_id=questionnaire.chapter.course_id)
+        .first()
+    )
+    if enrolment is None:
+        raise CourseError("Enrol in this course to answer its questionnaires.")
+
+    attempts = Attempt.objects.filter(questionnaire=questionnaire, user=user)
+    if token is not None:
+        existing = attempts.filter(token=token).first()
+        if existing is not None and existing.status == Attempt.Status.SUBMITTED:
+            raise AttemptAlreadySubmitted(existing)
+    is_late = _check_deadline(questionnaire, now)
+    submitted = attempts.filter(status=Attempt.Status.SUBMITTED).count()
+    if attempts_remaining(questionnaire=questionnaire, submitted_count=submitted) == 0:
+        raise CourseError("You have used all your attempts at this questionnaire.")
+
+    attempt = attempts.filter(status=Attempt.Status.DRAFT).first()
+    if attempt is None:
+        number = (attempts.aggregate(n=Max("number"))["n"] or 0) + 1
+        attempt = Attempt.objects.create(
+            questionnaire=questionnaire, user=user, number=number, token=token or uuid.uuid4()
+        )
+
+    questions = list(questionnaire.questions.prefetch_related("choices"))
+    existing_answers = {a.question_id: a for a in attempt.answers.all()}
+    to_create, to_update = [], []
+    for question in questions:
+        response = responses.get(question.id)
+        answer = existing_answers.get(question.id)
+        if answer is None:
+            answer = Answer(attempt=attempt, question=question, response=response)
+            to_create.append(answer)
+        else:
+            answer.response = response
+            answer.updated_at = now
+            to_update.append(answer)
+        if submit:
+            grade = grade_answer(question, response)
+            answer.score = points_for(grade.fraction, question.points)
+            answer.is_correct = grade.is_correct
+            answer.feedback = grade.feedback
+
+    Answer.objects.bulk_create(to_create)
+    Answer.objects.bulk_update(
+        to_update, ["response", "score", "is_correct", "feedback", "updated_at"]
+    )
+
+    if submit:
+        attempt.status = Attempt.Status.SUBMITTED
+        attempt.submitted_at = now
+        attempt.is_late = is_late
+        attempt.max_score = sum((q.points for q in questions), Decimal("0"))
+        attempt.score = sum(((a.score or Decimal("0")) for a in to_create + to_update), Decimal(0))
+        attempt.save(
+            update_fields=["status", "submitted_at", "is_late", "max_score", "score", "updated_at"]
+        )
+    else:
+        attempt.save(update_fields=["updated_at"])
+    return attempt
+
+
+def attempt_rescore(*, attempt: Attempt) -> Attempt:
+    """Recompute the attempt's total from its answers (after a self-assessment or review)."""
+    total = sum((a.score or Decimal("0") for a in attempt.answers.all()), Decimal("0"))
+    attempt.score = total
+    attempt.save(update_fields=["score", "updated_at"])
+    return attempt
+
+
+@transaction.atomic
+def answer_self_assess(*, user: User, answer: Answer, assessment: str) -> Answer:
+    if answer.attempt.user_id != user.pk:
+        raise CourseError("You can only assess your own answers.")
+    if answer.question.kind != Question.Kind.FREE_TEXT:
+        raise CourseError("Only free-text answers are self-assessed.")
+    if answer.attempt.status != Attempt.Status.SUBMITTED:
+        raise CourseError("Submit the attempt before assessing your answers.")
+    if assessment not in Answer.SelfAssessment.values:
+        raise CourseError("Choose got it, partly or missed.")
+    if answer.review_score is not None:
+        raise CourseError("A teaching assistant has already reviewed this answer.")
+    if not answer.response:
+        raise CourseError("There is nothing to assess: no answer was given.")
+    answer.self_assessment = assessment
+    answer.score = points_for(free_text_fraction(answer), answer.question.points)
+    answer.save(update_fields=["self_assessment", "score", "updated_at"])
+    attempt_rescore(attempt=answer.attempt)
+    return answer
+
+
+@transaction.atomic
+def answer_review(
+    *, reviewer: User, answer: Answer, score: Decimal, feedback: str, now: datetime | None = None
+) -> Answer:
+    """A TA's or instructor's score for a free-text answer; it replaces the self-assessment."""
+    if answer.question.kind != Question.Kind.FREE_TEXT:
+        raise CourseError("Only free-text answers are reviewed.")
+    if answer.attempt.status != Attempt.Status.SUBMITTED:
+        raise CourseError("This attempt has not been submitted yet.")
+    points = answer.question.points
+    if score < 0 or score > points:
+        raise CourseError(f"The score must be between 0 and {points}.")
+    answer.review_score = score
+    answer.review_feedback = feedback.strip()
+    answer.reviewed_by = reviewer
+    answer.reviewed_at = now or timezone.now()
+    answer.score = points_for(free_text_fraction(answer), points)
+    answer.save(
+        update_fields=[
+            "review_score",
+            "review_feedback",
+            "reviewed_by",
+            "reviewed_at",
+            "score",
+            "updated_at",
+        ]
+    )
+    attempt_rescore(attempt=answer.attempt)
+    return answer

@@ -1,0 +1,279 @@
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.models import User
+from courses import access, selectors, services
+from courses.forms import EnrolForm, QuestionnaireForm, ReviewForm, SelfAssessmentForm, field_name
+from courses.models import Answer, Enrolment, Question, Role
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    courses = selectors.courses_for_user(user=request.user)
+    return render(request, "courses/home.html", {"courses": courses})
+
+
+def course_detail(request: HttpRequest, course_slug: str) -> HttpResponse:
+    course_access = access.course_access_for_user(user=request.user, course_slug=course_slug)
+    rows = selectors.chapters_with_progress(
+        course=course_access.course, user=request.user if course_access.is_member else None
+    )
+    context = {
+        "access": course_access,
+        "course": course_access.course,
+        "rows": rows,
+        "course_percent": selectors.course_progress_percent(rows),
+        "enrol_form": EnrolForm(),
+    }
+    return render(request, "courses/course_detail.html", context)
+
+
+@login_required
+@require_POST
+def course_enrol(request: HttpRequest, course_slug: str) -> HttpResponse:
+    course_access = access.course_access_for_user(user=request.user, course_slug=course_slug)
+    form = EnrolForm(request.POST)
+    if course_access.is_member:
+        messages.info(request, "You are already enrolled in this course.")
+    elif form.is_valid():
+        try:
+            services.enrolment_create(
+                user=request.user,
+                course=course_access.course,
+                invite_code=form.cleaned_data["invite_code"],
+            )
+            messages.success(request, f"You are enrolled in {course_access.course.title}.")
+        except services.CourseError as error:
+            messages.error(request, str(error))
+    return redirect("course_detail", course_slug=course_slug)
+
+
+@login_required
+def chapter_detail(request: HttpRequest, course_slug: str, chapter_slug: str) -> HttpResponse:
+    course_access, chapter = access.chapter_get_for_user(
+        user=request.user, course_slug=course_slug, chapter_slug=chapter_slug
+    )
+    rows = selectors.chapters_with_progress(course=course_access.course, user=request.user)
+    index = next(i for i, row in enumerate(rows) if row.chapter.id == chapter.id)
+    context = {
+        "access": course_access,
+        "course": course_access.course,
+        "chapter": chapter,
+        "row": rows[index],
+        "rows": rows,
+        "previous": rows[index - 1].chapter if index > 0 else None,
+        "next": rows[index + 1].chapter if index + 1 < len(rows) else None,
+    }
+    return render(request, "courses/chapter_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def questionnaire_detail(request: HttpRequest, course_slug: str, chapter_slug: str) -> HttpResponse:
+    course_access, questionnaire = access.questionnaire_get_for_user(
+        user=request.user, course_slug=course_slug, chapter_slug=chapter_slug
+    )
+    page = selectors.questionnaire_page(questionnaire=questionnaire, user=request.user)
+    if request.method == "POST":
+        form = QuestionnaireForm(request.POST, questions=page.questions)
+        if not course_access.enrolment:
+            messages.error(request, "Enrol in this course to answer its questionnaires.")
+        elif form.is_valid():
+            submit = "submit" in request.POST
+            try:
+                attempt = services.attempt_save(
+                    user=request.user,
+                    questionnaire=questionnaire,
+                    token=form.token_value,
+                    responses=form.responses(),
+                    submit=submit,
+                )
+            except services.AttemptAlreadySubmitted as error:
+                messages.info(request, str(error))
+                return redirect(
+                    "attempt_detail", course_slug=course_slug, attempt_id=error.attempt.id
+                )
+            except services.CourseError as error:
+                messages.error(request, str(error))
+            else:
+                if submit:
+                    return redirect(
+                        "attempt_detail", course_slug=course_slug, attempt_id=attempt.id
+                    )
+                messages.success(request, "Draft saved. You can come back and finish it later.")
+                return redirect(request.path)
+        else:
+            messages.error(request, "Some answers need fixing; nothing was saved yet.")
+    else:
+        # A fresh token per rendered form: submitting it twice cannot use up two attempts.
+        initial: dict[str, object] = {"token": page.draft.token if page.draft else uuid.uuid4()}
+        for question in page.questions:
+            response = page.draft_responses.get(question.id)
+            if question.kind == Question.Kind.TRUE_FALSE and response is not None:
+                response = "true" if response else "false"
+            elif question.kind == Question.Kind.SINGLE and response:
+                response = response[0]
+            initial[field_name(question)] = response
+        form = QuestionnaireForm(initial=initial, questions=page.questions)
+    remaining = services.attempts_remaining(
+        questionnaire=questionnaire, submitted_count=len(page.submitted)
+    )
+    context = {
+        "access": course_access,
+        "course": course_access.course,
+        "chapter": questionnaire.chapter,
+        "questionnaire": questionnaire,
+        "page": page,
+        "form": form,
+        "fields": [(q, form[field_name(q)]) for q in page.questions],
+        "remaining": remaining,
+    }
+    return render(request, "courses/questionnaire.html", context)
+
+
+@login_required
+def attempt_detail(request: HttpRequest, course_slug: str, attempt_id: int) -> HttpResponse:
+    course_access, attempt = access.attempt_get_for_user(
+        user=request.user, course_slug=course_slug, attempt_id=attempt_id
+    )
+    if attempt.status != attempt.Status.SUBMITTED:
+        chapter = attempt.questionnaire.chapter
+        return redirect("questionnaire_detail", course_slug=course_slug, chapter_slug=chapter.slug)
+    questionnaire = attempt.questionnaire
+    submitted_count = questionnaire.attempts.filter(
+        user_id=attempt.user_id, status=attempt.Status.SUBMITTED
+    ).count()
+    revealed = course_access.is_staff or selectors.answers_revealed(
+        questionnaire=questionnaire, submitted_count=submitted_count
+    )
+    context = {
+        "access": course_access,
+        "course": course_access.course,
+        "chapter": questionnaire.chapter,
+        "questionnaire": questionnaire,
+        "attempt": attempt,
+        "answers": selectors.attempt_with_answers(attempt=attempt),
+        "revealed": revealed,
+        "is_own": attempt.user_id == request.user.pk,
+        "remaining": services.attempts_remaining(
+            questionnaire=questionnaire, submitted_count=submitted_count
+        ),
+        "assessments": Answer.SelfAssessment.choices,
+    }
+    return render(request, "courses/attempt_detail.html", context)
+
+
+@login_required
+@require_POST
+def answer_self_assess(request: HttpRequest, course_slug: str, answer_id: int) -> HttpResponse:
+    answer = get_object_or_404(Answer.objects.select_related("attempt", "question"), pk=answer_id)
+    _, attempt = access.attempt_get_for_user(
+        user=request.user, course_slug=course_slug, attempt_id=answer.attempt_id, write=True
+    )
+    form = SelfAssessmentForm(request.POST)
+    if form.is_valid():
+        try:
+            services.answer_self_assess(
+                user=request.user, answer=answer, assessment=form.cleaned_data["assessment"]
+            )
+            messages.success(request, "Thanks, your self-assessment is saved.")
+        except services.CourseError as error:
+            messages.error(request, str(error))
+    else:
+        messages.error(request, "Choose got it, partly or missed.")
+    url = reverse("attempt_detail", kwargs={"course_slug": course_slug, "attempt_id": attempt.id})
+    return redirect(f"{url}#answer-{answer.id}")
+
+
+@login_required
+def class_progress(request: HttpRequest, course_slug: str) -> HttpResponse:
+    course_access = access.course_get_for_member(
+        user=request.user, course_slug=course_slug, staff=True
+    )
+    chapters, table = selectors.class_progress(course=course_access.course)
+    paginator = Paginator(table, 50)
+    context = {
+        "access": course_access,
+        "course": course_access.course,
+        "chapters": chapters,
+        "page_obj": paginator.get_page(request.GET.get("page")),
+        "student_count": len(table),
+        "review_count": selectors.review_queue_count(course=course_access.course),
+    }
+    return render(request, "courses/class_progress.html", context)
+
+
+@login_required
+def student_progress(request: HttpRequest, course_slug: str, user_id: int) -> HttpResponse:
+    course_access = access.course_get_for_member(
+        user=request.user, course_slug=course_slug, staff=True
+    )
+    enrolment = Enrolment.objects.filter(
+        course=course_access.course, user_id=user_id, role=Role.STUDENT
+    ).first()
+    if enrolment is None:
+        raise Http404("No such student in this course.")
+    student: User = enrolment.user
+    rows = selectors.chapters_with_progress(course=course_access.course, user=student)
+    context = {
+        "access": course_access,
+        "course": course_access.course,
+        "student": student,
+        "rows": rows,
+        "course_percent": selectors.course_progress_percent(rows),
+        "attempts": selectors.student_attempts(course=course_access.course, user_id=user_id),
+    }
+    return render(request, "courses/student_progress.html", context)
+
+
+@login_required
+def review_queue(request: HttpRequest, course_slug: str) -> HttpResponse:
+    course_access = access.course_get_for_member(
+        user=request.user, course_slug=course_slug, staff=True
+    )
+    reviewed = request.GET.get("show") == "reviewed"
+    answers = selectors.review_queue(course=course_access.course, reviewed=reviewed)
+    context = {
+        "access": course_access,
+        "course": course_access.course,
+        "reviewed": reviewed,
+        "page_obj": Paginator(answers, 20).get_page(request.GET.get("page")),
+    }
+    return render(request, "courses/review_queue.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def answer_review(request: HttpRequest, course_slug: str, answer_id: int) -> HttpResponse:
+    answer = access.answer_get_for_reviewer(
+        user=request.user, course_slug=course_slug, answer_id=answer_id
+    )
+    initial = {"score": answer.review_score, "feedback": answer.review_feedback}
+    form = ReviewForm(request.POST or None, initial=initial, points=answer.question.points)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.answer_review(
+                reviewer=request.user,
+                answer=answer,
+                score=form.cleaned_data["score"],
+                feedback=form.cleaned_data["feedback"],
+            )
+        except services.CourseError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, f"Review saved for {answer.attempt.user.public_name}.")
+            return redirect("review_queue", course_slug=course_slug)
+    context = {
+        "course": answer.attempt.questionnaire.chapter.course,
+        "answer": answer,
+        "form": form,
+    }
+    return render(request, "courses/answer_review.html", context)

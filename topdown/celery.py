@@ -1,0 +1,64 @@
+"""The Celery application shared by the web process, the workers and beat."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "topdown.settings")
+
+app = Celery("topdown")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    task_queues=[Queue("default"), Queue("cpu"), Queue("gpu")],
+    task_default_queue="default",
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    task_ignore_result=True,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+    beat_schedule={
+        "prune-worker-heartbeats": {
+            "task": "grader.tasks.worker_heartbeats_prune_task",
+            "schedule": 3600.0,
+        },
+    },
+)
+app.autodiscover_tasks()
+
+
+def _ensure_filesystem_broker_folders() -> None:
+    options = app.conf.broker_transport_options or {}
+    for key in ("data_folder_in", "data_folder_out", "control_folder"):
+        if key in options:
+            os.makedirs(options[key], exist_ok=True)
+
+
+_ensure_filesystem_broker_folders()
+
+
+_heartbeat = None
+
+
+@worker_ready.connect
+def _start_heartbeat(sender: object, **_: object) -> None:
+    global _heartbeat
+    from grader.heartbeat import HeartbeatThread
+
+    consumer = sender
+    queues = ",".join(sorted(q.name for q in consumer.task_consumer.queues))
+    _heartbeat = HeartbeatThread(hostname=consumer.hostname, queues=queues)
+    _heartbeat.start()
+
+
+@worker_shutdown.connect
+def _stop_heartbeat(**_: object) -> None:
+    if _heartbeat is not None:
+        _heartbeat.stop()

@@ -1,0 +1,78 @@
+"""The one way user and author text becomes HTML on Topdown.
+
+CommonMark (plus tables and strikethrough), fenced code highlighted server-side with Pygments,
+``$...$`` and ``$$...$$`` kept as ``.math`` elements for KaTeX in the browser, and everything
+passed through nh3 with an allowlist: no scripts, event handlers, styles or ``javascript:`` URLs.
+"""
+
+from __future__ import annotations
+
+import html
+from functools import lru_cache
+
+import nh3
+from markdown_it import MarkdownIt
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_by_name
+from pygments.util import ClassNotFound
+
+_FORMATTER = HtmlFormatter(nowrap=True)
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3", "h4",
+    "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s", "span", "strong", "sub",
+    "sup", "table", "tbody", "td", "th", "thead", "tr", "ul",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title"},
+    "code": {"class"},
+    "pre": {"class"},
+    "div": {"class"},
+    "span": {"class"},
+    "ol": {"start"},
+    "td": {"align"},
+    "th": {"align"},
+}
+URL_SCHEMES = {"http", "https", "mailto"}
+
+
+def _highlight(code: str, lang: str, _attrs: str) -> str:
+    try:
+        lexer = get_lexer_by_name(lang.strip().split()[0]) if lang.strip() else None
+    except ClassNotFound:
+        lexer = None
+    if lexer is None:
+        return f'<pre class="highlight"><code>{html.escape(code)}</code></pre>'
+    body = highlight(code, lexer, _FORMATTER)
+    return f'<pre class="highlight"><code class="language-{html.escape(lang)}">{body}</code></pre>'
+
+
+def _build_parser() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"highlight": _highlight, "html": False})
+    md.enable(["table", "strikethrough"])
+    # "$5 and $10" stays prose: the opening $ may not be followed by a space, nor the closing
+    # one by a digit.
+    md.use(dollarmath_plugin, allow_space=False, allow_digits=False, double_inline=True)
+    return md
+
+
+_PARSER = _build_parser()
+
+
+@lru_cache(maxsize=2048)
+def render_markdown(text: str) -> str:
+    """Render markdown to safe HTML. Pure and cached: the same text always gives the same HTML."""
+    if not text:
+        return ""
+    raw = _PARSER.render(text)
+    return nh3.clean(
+        raw,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )
