@@ -1,0 +1,100 @@
+"""A real browser: the demo student logs in, answers a questionnaire, sees feedback and progress."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from courses.models import Attempt, Question
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+
+
+@pytest.fixture
+def page(live_server):
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
+    # between browser steps are still synchronous and safe.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        yield context.new_page()
+        context.close()
+        browser.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def progress_value(page, selector: str) -> int:
+    return int(page.locator(selector).first.get_attribute("aria-valuenow"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_student_answers_a_questionnaire_and_sees_progress_move(page, live_server):
+    call_command("demo_load")
+    base = live_server.url
+
+    page.goto(f"{base}/accounts/login/")
+    page.fill("input[name=username]", "student")
+    page.fill("input[name=password]", "topdown-demo")
+    page.click("form button[type=submit]")
+    page.goto(f"{base}/courses/practical-deep-learning/")
+    shot(page, "1-course-before")
+    before = progress_value(page, "[role=progressbar]")
+    assert before == 0
+
+    page.click("text=Train your first model")
+    page.wait_for_selector("main")
+    assert page.locator(".katex").count() > 0, "KaTeX did not render the chapter's maths"
+    page.goto(f"{base}/courses/practical-deep-learning/chapters/first-model/questionnaire/")
+    shot(page, "2-questionnaire")
+
+    # Answer every question correctly, straight from the course's own answer key.
+    for question in Question.objects.filter(questionnaire__chapter__slug="first-model"):
+        name = f"q_{question.id}"
+        if question.kind in ("single", "multiple"):
+            for choice in question.choices.filter(is_correct=True):
+                page.check(f"input[name={name}][value='{choice.id}']")
+        elif question.kind == "true_false":
+            value = "true" if question.correct_boolean else "false"
+            page.check(f"input[name={name}][value={value}]")
+        elif question.kind == "numeric":
+            page.fill(f"input[name={name}]", repr(question.numeric_answer))
+        elif question.kind == "short_text":
+            page.fill(f"input[name={name}]", question.accepted_answers[0])
+        else:
+            page.fill(f"textarea[name={name}]", "My own explanation of the idea.")
+    page.click("button[name=submit]")
+    page.wait_for_url("**/attempts/**")
+    shot(page, "3-feedback")
+
+    attempt = Attempt.objects.get(user__username="student", status="submitted")
+    auto_graded = Question.objects.filter(questionnaire=attempt.questionnaire).exclude(
+        kind="free_text"
+    )
+    assert attempt.score == sum(q.points for q in auto_graded)
+    assert page.locator("text=Correct").count() > 0
+    assert page.locator("text=reference answer").count() > 0
+
+    page.goto(f"{base}/courses/practical-deep-learning/")
+    shot(page, "4-course-after")
+    assert progress_value(page, "[role=progressbar]") > before
