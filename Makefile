@@ -43,7 +43,7 @@ run: $(VENV)/.base-installed
 	@echo "  Demo logins: student / topdown-demo    instructor / topdown-demo"
 	@echo "  Ctrl-C stops the web server, the worker and beat together."
 	@echo ""
-	HOST=$(HOST) PORT=$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --no-prefix -f Procfile 2>&1 || true
+	HOST=$(HOST) PORT=$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile 2>&1 || true
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

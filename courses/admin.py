@@ -105,3 +105,11 @@ class AnswerAdmin(admin.ModelAdmin):
     list_filter = ("is_correct", "self_assessment", "question__kind")
     search_fields = ("attempt__user__username", "question__key")
     raw_id_fields = ("attempt", "question", "reviewed_by")
+
+
+@admin.register(Choice)
+class ChoiceAdmin(admin.ModelAdmin):
+    list_display = ("text", "question", "position", "is_correct")
+    list_filter = ("is_correct", "question__questionnaire__chapter__course")
+    search_fields = ("text", "question__key")
+    raw_id_fields = ("question",)
