@@ -275,3 +275,12 @@ class Answer(models.Model):
 
     def __str__(self) -> str:
         return f"Answer to {self.question.key} in {self.attempt}"
+
+    @property
+    def outcome(self) -> str:
+        """How the answer was marked: pending, correct, partial or incorrect."""
+        if self.score is None:
+            return "pending"
+        if self.is_correct or (self.score > 0 and self.score >= self.question.points):
+            return "correct"
+        return "partial" if self.score > 0 else "incorrect"

@@ -48,6 +48,13 @@ def attempts_remaining(*, questionnaire: Questionnaire, submitted_count: int) ->
     return max(questionnaire.max_attempts - submitted_count, 0)
 
 
+def questionnaire_is_closed(*, questionnaire: Questionnaire, now: datetime | None = None) -> bool:
+    """Past the due date, with late work refused."""
+    now = now or timezone.now()
+    past_due = questionnaire.due_at is not None and now > questionnaire.due_at
+    return past_due and questionnaire.late == Questionnaire.Late.REFUSE
+
+
 def _check_deadline(questionnaire: Questionnaire, now: datetime) -> bool:
     """Return whether work done now is late; raise if late work is refused."""
     if questionnaire.due_at is None or now <= questionnaire.due_at:

@@ -12,8 +12,15 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import User
 from courses import access, selectors, services
-from courses.forms import EnrolForm, QuestionnaireForm, ReviewForm, SelfAssessmentForm, field_name
+from courses.forms import (
+    EnrolForm,
+    QuestionnaireForm,
+    ReviewForm,
+    SelfAssessmentForm,
+    field_name,
+)
 from courses.models import Answer, Enrolment, Question, Role
+from topdown.numbers import format_number
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -119,6 +126,8 @@ def questionnaire_detail(request: HttpRequest, course_slug: str, chapter_slug: s
             response = page.draft_responses.get(question.id)
             if question.kind == Question.Kind.TRUE_FALSE and response is not None:
                 response = "true" if response else "false"
+            elif question.kind == Question.Kind.NUMERIC and response is not None:
+                response = format_number(response)
             elif question.kind == Question.Kind.SINGLE and response:
                 response = response[0]
             initial[field_name(question)] = response
@@ -135,6 +144,7 @@ def questionnaire_detail(request: HttpRequest, course_slug: str, chapter_slug: s
         "form": form,
         "fields": [(q, form[field_name(q)]) for q in page.questions],
         "remaining": remaining,
+        "is_closed": services.questionnaire_is_closed(questionnaire=questionnaire),
     }
     return render(request, "courses/questionnaire.html", context)
 

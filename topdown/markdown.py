@@ -67,7 +67,10 @@ def render_markdown(text: str) -> str:
     """Render markdown to safe HTML. Pure and cached: the same text always gives the same HTML."""
     if not text:
         return ""
-    raw = _PARSER.render(text)
+    return _sanitise(_PARSER.render(text))
+
+
+def _sanitise(raw: str) -> str:
     return nh3.clean(
         raw,
         tags=ALLOWED_TAGS,
@@ -76,3 +79,11 @@ def render_markdown(text: str) -> str:
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
     )
+
+
+@lru_cache(maxsize=2048)
+def render_markdown_inline(text: str) -> str:
+    """Render one line of markdown (emphasis, code, links, maths) without a paragraph wrapper."""
+    if not text:
+        return ""
+    return _sanitise(_PARSER.renderInline(text))

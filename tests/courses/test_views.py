@@ -435,3 +435,21 @@ def test_questionnaire_page_query_count_does_not_grow_with_questions(
     # user, course, enrolment, questionnaire, questions, choices, attempts, draft answers
     with django_assert_num_queries(8):
         assert client.get(urls(big_course)["questionnaire"]).status_code == 200
+
+
+def test_a_closed_questionnaire_says_so_before_anyone_types(client_for, cast, quiz):
+    questionnaire = quiz[0]
+    questionnaire.due_at = timezone.now() - timedelta(days=1)
+    questionnaire.save()
+
+    page = client_for(cast.student).get(urls(cast)["questionnaire"])
+
+    assert b"no longer accepts answers" in page.content
+    assert b'name="submit"' not in page.content
+
+
+def test_a_numeric_draft_comes_back_as_the_student_wrote_it(client_for, cast, quiz):
+    _, _, numeric, _ = quiz
+    client = client_for(cast.student)
+    submit(client, urls(cast)["questionnaire"], {f"q_{numeric.id}": "0.1"}, action="save")
+    assert b'value="0.1"' in client.get(urls(cast)["questionnaire"]).content
