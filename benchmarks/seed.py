@@ -46,9 +46,10 @@ QUESTION_QUOTA = {
 # Throwaway accounts in a throwaway database.
 PASSWORD = "bench-password-not-a-secret"
 COURSE_SLUG = "bench-deep-learning"
-# The student whose pages are measured, and the students who submit during the submit benchmark.
+# The student whose pages are measured, and the students who take turns submitting: 256 of them,
+# so each makes a handful of new attempts, as a class would, rather than one student thousands.
 READER = "student0001"
-SUBMITTERS = [f"student{n:04d}" for n in range(2, 18)]
+SUBMITTERS = [f"student{n:04d}" for n in range(2, 2 + 256)]
 RANDOM_SEED = 20_240_601
 
 

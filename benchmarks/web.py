@@ -34,7 +34,6 @@ import subprocess
 import sys
 import time
 import urllib.parse
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from http.cookies import SimpleCookie
@@ -127,6 +126,9 @@ class EndpointResult:
     is_page: bool
     measured: LoadResult
     warmup: LoadResult
+    # Share of the CPUs idle in the second before the endpoint's load, while our server was idle:
+    # well under 1 means something else on the machine was busy, and the figures suffer.
+    idle_before: float
     ratio_to_hello: float = 0.0
 
 
@@ -411,28 +413,35 @@ def login(port: int, username: str, password: str) -> dict[str, str]:
     return cookies
 
 
-def log_in_students(
-    port: int, usernames: list[str], password: str, env: dict[str, str], csrf_path: str
-) -> tuple[dict[str, dict[str, str]], str]:
-    """Cookies per student, and how they were obtained ("login form" or "force_login")."""
+def log_in_reader(
+    port: int, username: str, password: str, env: dict[str, str]
+) -> tuple[dict[str, str], str]:
+    """Cookies of the student whose pages are measured, and how they were obtained."""
     try:
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            jars = list(pool.map(lambda name: login(port, name, password), usernames))
-        return dict(zip(usernames, jars, strict=True)), "login form"
+        return login(port, username, password), "the login form"
     except LookupError as error:
         # The pages measured do not depend on the login page, so a missing login template must
-        # not stop the benchmark: make the sessions the way Django's test client does.
-        log(f"login page unusable ({error}); creating sessions with force_login instead")
-    output = run([PYTHON, "-m", "benchmarks.seed", "force-login", *usernames], env=env, timeout=60)
-    jars = {}
-    for username, session_key in json.loads(output).items():
-        cookies = {"sessionid": session_key}
-        # Any page with a form hands out the CSRF cookie.
-        page = http_request(port, "GET", csrf_path, cookies=cookies)
-        if "csrftoken" not in page.cookies:
-            raise BenchmarkError(f"GET {csrf_path} gave no CSRF cookie (status {page.status})")
-        jars[username] = {**cookies, "csrftoken": page.cookies["csrftoken"]}
-    return jars, "force_login"
+        # not stop the benchmark.
+        log(f"login page unusable ({error}); creating the session with force_login instead")
+        return student_sessions([username], env)[username], "force_login"
+
+
+def student_sessions(usernames: list[str], env: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Session and CSRF cookies for many students at once, without their passwords.
+
+    Logging in through the form costs each student a PBKDF2 hash (about half a second here), so
+    the submitters get their sessions the way Django's test client makes them. The CSRF cookie is
+    what Django hands a browser: 32 random characters, which it accepts as the secret.
+    """
+    output = run([PYTHON, "-m", "benchmarks.seed", "force-login", *usernames], env=env, timeout=120)
+    alphabet = string.ascii_letters + string.digits
+    return {
+        username: {
+            "sessionid": session_key,
+            "csrftoken": "".join(secrets.choice(alphabet) for _ in range(32)),
+        }
+        for username, session_key in json.loads(output).items()
+    }
 
 
 def check_page(server: Gunicorn, path: str, cookies: dict[str, str], marker: str) -> None:
@@ -519,14 +528,27 @@ def run_wrk(wrk: str, port: int, endpoint: Endpoint, duration_s: int) -> LoadRes
     )
 
 
+def cpu_idle_share(seconds: float = 1.0) -> float:
+    def sample() -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return values[3] + values[4], sum(values)  # idle + iowait, total
+
+    idle_0, total_0 = sample()
+    time.sleep(seconds)
+    idle_1, total_1 = sample()
+    return round((idle_1 - idle_0) / max(total_1 - total_0, 1), 3)
+
+
 def measure(
     wrk: str, port: int, endpoint: Endpoint, warmup_s: int, duration_s: int
 ) -> EndpointResult:
+    idle_before = cpu_idle_share()
     warmup = run_wrk(wrk, port, endpoint, warmup_s)
     measured = run_wrk(wrk, port, endpoint, duration_s)
     log(
         f"{endpoint.name:<14} {measured.rps:8.1f} req/s  p50 {measured.p50_ms:6.1f} ms  "
-        f"p99 {measured.p99_ms:6.1f} ms  unexpected {measured.unexpected}"
+        f"p99 {measured.p99_ms:6.1f} ms  unexpected {measured.unexpected}  "
+        f"(CPU idle before: {idle_before:.0%})"
     )
     return EndpointResult(
         name=endpoint.name,
@@ -536,6 +558,7 @@ def measure(
         is_page=endpoint.is_page,
         measured=measured,
         warmup=warmup,
+        idle_before=idle_before,
     )
 
 
@@ -643,15 +666,13 @@ class Run:
         return rows
 
     def measure_all(self, config: ServerConfig) -> dict[str, object]:
-        users = [self.seed["reader"], *self.seed["submitters"]]
         load_before = Path("/proc/loadavg").read_text().split()[:3]
+        reader, submitters = self.seed["reader"], self.seed["submitters"]
+        jars = student_sessions(submitters, self.env)
         with Gunicorn(config, self.env, WORK_DIR / "gunicorn.log") as server:
-            log(
-                f"gunicorn on port {server.port} ({config.label()}): logging in {len(users)} "
-                "students"
-            )
-            jars, login_method = log_in_students(
-                server.port, users, self.seed["password"], self.env, self.questionnaire_path
+            log(f"gunicorn on port {server.port} ({config.label()}): logging in {reader}")
+            jars[reader], login_method = log_in_reader(
+                server.port, reader, self.seed["password"], self.env
             )
             since = datetime.now(UTC)
             self.check_pages(server, jars)
@@ -672,7 +693,7 @@ class Run:
             for r in results
             if r.name == "submit"
         )
-        saved = count_submitted_attempts(self.env["DATABASE_URL"], self.seed["submitters"], since)
+        saved = count_submitted_attempts(self.env["DATABASE_URL"], submitters, since)
         if not redirected <= saved <= redirected + 2 * CONNECTIONS:
             raise BenchmarkError(f"{redirected} submits redirected but {saved} were saved")
         hello_rps = results[0].measured.rps
@@ -746,8 +767,9 @@ def mark(ok: bool) -> str:
 
 def table(results: list[EndpointResult]) -> list[str]:
     rows = [
-        "| endpoint | request | req/s | vs hello | p50 ms | p99 ms | max ms | requests | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| endpoint | request | req/s | vs hello | p50 ms | p99 ms | max ms | requests | errors "
+        "| CPU idle before |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         m = r.measured
@@ -755,7 +777,7 @@ def table(results: list[EndpointResult]) -> list[str]:
             f"| {r.name}{'' if r.is_page else ' (floor)'} | "
             f"`{r.method} {r.path}` → {r.expected_status} | {m.rps:,.0f} | "
             f"{r.ratio_to_hello:.0%} | {m.p50_ms:.1f} | {m.p99_ms:.1f} | {m.max_ms:.0f} | "
-            f"{m.requests:,} | {m.unexpected} |"
+            f"{m.requests:,} | {m.unexpected} | {r.idle_before:.0%} |"
         )
     return rows
 

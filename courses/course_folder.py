@@ -261,10 +261,11 @@ def _upsert(
     model: type[Model], report: ImportReport, lookup: dict[str, Any], values: dict[str, Any]
 ) -> Any:
     """Create, or update only the fields that differ, so an unchanged import writes nothing."""
-    instance = model.objects.filter(**lookup).first()
+    manager = model._default_manager
+    instance = manager.filter(**lookup).first()
     if instance is None:
         report.created += 1
-        return model.objects.create(**lookup, **values)
+        return manager.create(**lookup, **values)
     changed = [name for name, value in values.items() if getattr(instance, name) != value]
     if changed:
         for name in changed:

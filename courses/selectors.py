@@ -77,7 +77,11 @@ def course_progress_percent(rows: Iterable[ChapterProgress]) -> int:
     return round(100 * sum(graded) / len(graded)) if graded else 0
 
 
-def _submitted_attempt_summaries(**filters: object) -> QuerySet[Attempt]:
+# questionnaire_id, user_id, then AttemptSummary's fields in order.
+SummaryRow = tuple[int, int, int, int, Decimal | None, Decimal, datetime | None]
+
+
+def _submitted_attempt_summaries(**filters: object) -> QuerySet[Attempt, SummaryRow]:
     return Attempt.objects.filter(status=Attempt.Status.SUBMITTED, **filters).values_list(
         "questionnaire_id", "user_id", "id", "number", "score", "max_score", "submitted_at"
     )
@@ -98,8 +102,8 @@ def chapters_with_progress(*, course: Course, user: User | None) -> list[Chapter
         summaries = _submitted_attempt_summaries(
             user=user, questionnaire_id__in=list(by_questionnaire)
         )
-        for questionnaire_id, _user_id, *columns in summaries:
-            by_questionnaire[questionnaire_id].attempts.append(AttemptSummary(*columns))
+        for summary in summaries:
+            by_questionnaire[summary[0]].attempts.append(AttemptSummary(*summary[2:]))
     return rows
 
 
@@ -185,10 +189,8 @@ def class_progress(*, course: Course) -> tuple[list[Chapter], list[StudentProgre
     )
     per_user: dict[int, dict[int, list[AttemptSummary]]] = defaultdict(lambda: defaultdict(list))
     questionnaire_ids = [c.questionnaire.id for c in chapters if hasattr(c, "questionnaire")]
-    for q_id, user_id, *columns in _submitted_attempt_summaries(
-        questionnaire_id__in=questionnaire_ids
-    ):
-        per_user[user_id][q_id].append(AttemptSummary(*columns))
+    for summary in _submitted_attempt_summaries(questionnaire_id__in=questionnaire_ids):
+        per_user[summary[1]][summary[0]].append(AttemptSummary(*summary[2:]))
     table = []
     for enrolment in students:
         attempts_by_q = per_user.get(enrolment.user_id, {})

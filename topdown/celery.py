@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
@@ -48,7 +49,7 @@ _heartbeat = None
 
 
 @worker_ready.connect
-def _start_heartbeat(sender: object, **_: object) -> None:
+def _start_heartbeat(sender: Any, **_: object) -> None:
     global _heartbeat
     from grader.heartbeat import HeartbeatThread
 
