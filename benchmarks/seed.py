@@ -328,7 +328,8 @@ def seed() -> dict[str, object]:
 def force_login(usernames: list[str]) -> dict[str, str]:
     """Session keys for ``usernames``, made the way Django's test client logs users in.
 
-    The fallback when the login page cannot be used: the pages measured do not depend on it.
+    For the submitters (a login through the form costs each a PBKDF2 hash), and for the reader
+    when the login page cannot be used: the pages measured do not depend on it.
     """
     from django.conf import settings
     from django.test import Client
