@@ -34,23 +34,27 @@ class CourseAccess:
         return self.enrolment is not None and not self.is_staff
 
 
-def _access(user: User, course: Course) -> CourseAccess:
+def course_access_for_user(*, user: User, course_slug: str) -> CourseAccess:
+    """Anyone may see a course's front page; this says what else they may do."""
     enrolment = None
     if user.is_authenticated:
-        enrolment = Enrolment.objects.filter(user=user, course=course).first()
+        # Members are the common case: one query finds the course and the role together.
+        enrolment = (
+            Enrolment.objects.select_related("course")
+            .filter(user=user, course__slug=course_slug)
+            .first()
+        )
+    if enrolment is not None:
+        course = enrolment.course
+    else:
+        try:
+            course = Course.objects.get(slug=course_slug)
+        except Course.DoesNotExist:
+            raise Http404("No such course.") from None
     role = enrolment.role if enrolment else None
     if user.is_authenticated and user.is_superuser:
         role = "instructor"
     return CourseAccess(course=course, enrolment=enrolment, role=role)
-
-
-def course_access_for_user(*, user: User, course_slug: str) -> CourseAccess:
-    """Anyone may see a course's front page; this says what else they may do."""
-    try:
-        course = Course.objects.get(slug=course_slug)
-    except Course.DoesNotExist:
-        raise Http404("No such course.") from None
-    return _access(user, course)
 
 
 def course_get_for_member(*, user: User, course_slug: str, staff: bool = False) -> CourseAccess:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
@@ -89,7 +89,10 @@ def _submitted_attempt_summaries(**filters: object) -> QuerySet[Attempt, Summary
 
 def chapters_with_progress(*, course: Course, user: User | None) -> list[ChapterProgress]:
     """The course's chapters in order, with ``user``'s progress on each (two queries)."""
-    chapters = list(Chapter.objects.filter(course=course).select_related("questionnaire"))
+    # The outline only: chapter bodies are long and only the chapter page shows one.
+    chapters = list(
+        Chapter.objects.filter(course=course).select_related("questionnaire").defer("body")
+    )
     rows = []
     by_questionnaire: dict[int, ChapterProgress] = {}
     for chapter in chapters:
@@ -124,21 +127,19 @@ class QuestionnairePage:
     submitted: list[Attempt]
 
 
-def questionnaire_page(*, questionnaire: Questionnaire, user: User) -> QuestionnairePage:
-    """Questions with their choices, the student's draft and their past attempts (four queries)."""
-    questions = list(questionnaire.questions.prefetch_related("choices"))
-    attempts = list(
-        Attempt.objects.filter(questionnaire=questionnaire, user=user).prefetch_related(
-            Prefetch(
-                "answers",
-                queryset=Answer.objects.filter(attempt__status=Attempt.Status.DRAFT).only(
-                    "id", "attempt_id", "question_id", "response"
-                ),
-            )
-        )
-    )
+def questionnaire_questions(*, questionnaire: Questionnaire) -> list[Question]:
+    """The questionnaire's questions in order, with their choices (two queries)."""
+    return list(questionnaire.questions.prefetch_related("choices"))
+
+
+def questionnaire_page(
+    *, questionnaire: Questionnaire, user: User, questions: list[Question]
+) -> QuestionnairePage:
+    """The student's draft and past attempts beside the questions (one or two queries)."""
+    attempts = list(Attempt.objects.filter(questionnaire=questionnaire, user=user))
     draft = next((a for a in attempts if a.status == Attempt.Status.DRAFT), None)
-    responses = {a.question_id: a.response for a in draft.answers.all()} if draft else {}
+    # Only the draft's answers are shown: one query for them, none per past attempt.
+    responses = dict(draft.answers.values_list("question_id", "response")) if draft else {}
     submitted = [a for a in attempts if a.status == Attempt.Status.SUBMITTED]
     return QuestionnairePage(
         questions=questions, draft=draft, draft_responses=responses, submitted=submitted

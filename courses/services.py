@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -76,13 +76,15 @@ def attempt_save(
     responses: Mapping[int, object],
     submit: bool,
     now: datetime | None = None,
+    questions: list[Question] | None = None,
 ) -> Attempt:
     """Save the student's answers to their draft attempt and, if ``submit``, grade it.
 
     ``responses`` maps question ids of this questionnaire to cleaned values; others are ignored.
     ``token`` comes from the form the student saw: a repeated submit of the same form finds the
     attempt already submitted and raises ``AttemptAlreadySubmitted`` instead of using up
-    another attempt.
+    another attempt. ``questions`` are this questionnaire's questions with their choices
+    prefetched, when the caller has loaded them already.
     """
     now = now or timezone.now()
     # One lock per student and course serialises their attempt bookkeeping.
@@ -100,19 +102,26 @@ def attempt_save(
         if existing is not None and existing.status == Attempt.Status.SUBMITTED:
             raise AttemptAlreadySubmitted(existing)
     is_late = _check_deadline(questionnaire, now)
-    submitted = attempts.filter(status=Attempt.Status.SUBMITTED).count()
+    counts = attempts.aggregate(
+        submitted=Count("id", filter=Q(status=Attempt.Status.SUBMITTED)), last=Max("number")
+    )
+    submitted = counts["submitted"]
     if attempts_remaining(questionnaire=questionnaire, submitted_count=submitted) == 0:
         raise CourseError("You have used all your attempts at this questionnaire.")
 
     attempt = attempts.filter(status=Attempt.Status.DRAFT).first()
+    existing_answers: dict[int, Answer] = {}
     if attempt is None:
-        number = (attempts.aggregate(n=Max("number"))["n"] or 0) + 1
         attempt = Attempt.objects.create(
-            questionnaire=questionnaire, user=user, number=number, token=token or uuid.uuid4()
+            questionnaire=questionnaire,
+            user=user,
+            number=(counts["last"] or 0) + 1,
+            token=token or uuid.uuid4(),
         )
-
-    questions = list(questionnaire.questions.prefetch_related("choices"))
-    existing_answers = {a.question_id: a for a in attempt.answers.all()}
+    else:
+        existing_answers = {a.question_id: a for a in attempt.answers.all()}
+    if questions is None:
+        questions = list(questionnaire.questions.prefetch_related("choices"))
     to_create, to_update = [], []
     for question in questions:
         response = responses.get(question.id)

@@ -88,9 +88,9 @@ def questionnaire_detail(request: HttpRequest, course_slug: str, chapter_slug: s
     course_access, questionnaire = access.questionnaire_get_for_user(
         user=request.user, course_slug=course_slug, chapter_slug=chapter_slug
     )
-    page = selectors.questionnaire_page(questionnaire=questionnaire, user=request.user)
+    questions = selectors.questionnaire_questions(questionnaire=questionnaire)
     if request.method == "POST":
-        form = QuestionnaireForm(request.POST, questions=page.questions)
+        form = QuestionnaireForm(request.POST, questions=questions)
         if not course_access.enrolment:
             messages.error(request, "Enrol in this course to answer its questionnaires.")
         elif form.is_valid():
@@ -102,6 +102,7 @@ def questionnaire_detail(request: HttpRequest, course_slug: str, chapter_slug: s
                     token=form.token_value,
                     responses=form.responses(),
                     submit=submit,
+                    questions=questions,
                 )
             except services.AttemptAlreadySubmitted as error:
                 messages.info(request, str(error))
@@ -119,7 +120,11 @@ def questionnaire_detail(request: HttpRequest, course_slug: str, chapter_slug: s
                 return redirect(request.path)
         else:
             messages.error(request, "Some answers need fixing; nothing was saved yet.")
-    else:
+    # Past attempts and the draft are only needed to show the page, not to save a submit.
+    page = selectors.questionnaire_page(
+        questionnaire=questionnaire, user=request.user, questions=questions
+    )
+    if request.method != "POST":
         # A fresh token per rendered form: submitting it twice cannot use up two attempts.
         initial: dict[str, object] = {"token": page.draft.token if page.draft else uuid.uuid4()}
         for question in page.questions:

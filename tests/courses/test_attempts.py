@@ -46,7 +46,10 @@ def test_a_draft_keeps_answers_until_the_student_comes_back(cast, quiz):
     questionnaire, short, free = quiz
     save(cast.student, questionnaire, {short.id: "maybe", free.id: "half an essay"}, submit=False)
 
-    page = selectors.questionnaire_page(questionnaire=questionnaire, user=cast.student)
+    questions = selectors.questionnaire_questions(questionnaire=questionnaire)
+    page = selectors.questionnaire_page(
+        questionnaire=questionnaire, user=cast.student, questions=questions
+    )
 
     assert page.draft is not None and page.submitted == []
     assert page.draft_responses == {short.id: "maybe", free.id: "half an essay"}

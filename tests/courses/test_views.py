@@ -412,15 +412,15 @@ def test_course_page_query_count_does_not_grow_with_chapters(
     client_for, big_course, django_assert_num_queries
 ):
     client = client_for(big_course.student)
-    # user, course, enrolment, chapters+questionnaires, attempts (the session is in the cache)
-    with django_assert_num_queries(5):
+    # user, enrolment+course, chapters+questionnaires, attempts (the session is in the cache)
+    with django_assert_num_queries(4):
         assert client.get(urls(big_course)["course"]).status_code == 200
 
 
 def test_chapter_page_query_count(client_for, big_course, django_assert_num_queries):
     client = client_for(big_course.student)
-    # user, course, enrolment, chapter, chapters+questionnaires, attempts
-    with django_assert_num_queries(6):
+    # user, enrolment+course, chapter, chapters+questionnaires, attempts
+    with django_assert_num_queries(5):
         assert client.get(urls(big_course)["chapter"]).status_code == 200
 
 
@@ -432,8 +432,8 @@ def test_questionnaire_page_query_count_does_not_grow_with_questions(
         choice_question(questionnaire, kind="single", correct=[True, False, False])
     client = client_for(big_course.student)
     client.post(urls(big_course)["questionnaire"], {"save": "1"})
-    # user, course, enrolment, questionnaire, questions, choices, attempts, draft answers
-    with django_assert_num_queries(8):
+    # user, enrolment+course, questionnaire, questions, choices, attempts, draft answers
+    with django_assert_num_queries(7):
         assert client.get(urls(big_course)["questionnaire"]).status_code == 200
 
 
