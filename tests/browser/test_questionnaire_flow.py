@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 from courses.models import Attempt, Question
 
@@ -37,6 +38,9 @@ def page(live_server):
         yield context.new_page()
         context.close()
         browser.close()
+        # ORM calls made while Playwright runs get a connection of their own context; close it
+        # here, in that context, or it keeps the test database from being dropped.
+        connection.close()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
