@@ -8,6 +8,7 @@ from django import forms
 from django.conf import settings
 
 from courses.models import Answer, Question
+from topdown.numbers import format_number
 
 SHORT_TEXT_MAX_LENGTH = 500
 NUMBER_MAX_LENGTH = 64
@@ -43,6 +44,23 @@ class QuestionnaireForm(forms.Form):
         self.questions = questions
         for question in questions:
             self.fields[field_name(question)] = self._field_for(question)
+
+    @classmethod
+    def for_draft(
+        cls, *, questions: list[Question], responses: dict[int, object], token: uuid.UUID
+    ) -> QuestionnaireForm:
+        """An unbound form showing saved answers as the student typed them."""
+        initial: dict[str, object] = {"token": token}
+        for question in questions:
+            response = responses.get(question.id)
+            if question.kind == Question.Kind.TRUE_FALSE and response is not None:
+                response = "true" if response else "false"
+            elif question.kind == Question.Kind.NUMERIC and isinstance(response, int | float):
+                response = format_number(response)
+            elif question.kind == Question.Kind.SINGLE and isinstance(response, list) and response:
+                response = response[0]
+            initial[field_name(question)] = response
+        return cls(initial=initial, questions=questions)
 
     def _field_for(self, question: Question) -> forms.Field:
         invalid_choice = {"invalid_choice": "That option is not part of this question."}

@@ -19,8 +19,7 @@ from courses.forms import (
     SelfAssessmentForm,
     field_name,
 )
-from courses.models import Answer, Enrolment, Question, Role
-from topdown.numbers import format_number
+from courses.models import Answer, Enrolment, Role
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -126,17 +125,11 @@ def questionnaire_detail(request: HttpRequest, course_slug: str, chapter_slug: s
     )
     if request.method != "POST":
         # A fresh token per rendered form: submitting it twice cannot use up two attempts.
-        initial: dict[str, object] = {"token": page.draft.token if page.draft else uuid.uuid4()}
-        for question in page.questions:
-            response = page.draft_responses.get(question.id)
-            if question.kind == Question.Kind.TRUE_FALSE and response is not None:
-                response = "true" if response else "false"
-            elif question.kind == Question.Kind.NUMERIC and response is not None:
-                response = format_number(response)
-            elif question.kind == Question.Kind.SINGLE and response:
-                response = response[0]
-            initial[field_name(question)] = response
-        form = QuestionnaireForm(initial=initial, questions=page.questions)
+        form = QuestionnaireForm.for_draft(
+            questions=page.questions,
+            responses=page.draft_responses,
+            token=page.draft.token if page.draft else uuid.uuid4(),
+        )
     remaining = services.attempts_remaining(
         questionnaire=questionnaire, submitted_count=len(page.submitted)
     )
