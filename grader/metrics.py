@@ -32,7 +32,8 @@ def _labels(predictions: NDArray[np.generic]) -> NDArray[np.int64]:
             raise MetricError("class predictions must be whole numbers (class indices)")
         return predictions.astype(np.int64)
     raise MetricError(
-        f"expected one label or one row of class scores per input, got {predictions.ndim} dimensions"
+        "expected one label or one row of class scores per input, "
+        f"got an array with {predictions.ndim} dimensions"
     )
 
 
