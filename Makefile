@@ -12,7 +12,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/topdown
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: help run test lint format bench services browser-deps clean
+.PHONY: help run test lint format bench services system-deps clean
 
 help:
 	@echo "make run     set up (venv, migrations, demo course) and start web + worker + beat"
@@ -57,10 +57,12 @@ format: $(VENV)/.dev-installed
 services:
 	@bash scripts/services.sh
 
-browser-deps:
-	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+# Debian packages the tests need: Chromium for the browser tests, bubblewrap for the sandbox.
+system-deps:
+	@command -v chromium >/dev/null && command -v bwrap >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium bubblewrap >/dev/null)
 
-test: $(VENV)/.dev-installed services browser-deps lint
+test: $(VENV)/.dev-installed services system-deps lint
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev-installed services
