@@ -38,6 +38,7 @@ run: $(VENV)/.base-installed
 	@mkdir -p var/static
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_load
+	$(BIN)/python manage.py datasets_load_builtin
 	@echo ""
 	@echo "  Topdown is starting at http://$(HOST):$(PORT)/"
 	@echo "  Demo logins: student / topdown-demo    instructor / topdown-demo"

@@ -45,7 +45,7 @@ def top5_accuracy(y_true: NDArray[np.generic], predictions: NDArray[np.generic])
     if predictions.ndim != 2 or predictions.shape[1] < 5:
         raise MetricError("top-5 accuracy needs one row of at least 5 class scores per input")
     # argpartition finds the five largest without sorting each row fully.
-    top5 = np.argpartition(-predictions, 4, axis=1)[:, :5]
+    top5 = np.argpartition(np.negative(predictions), 4, axis=1)[:, :5]
     return float(np.mean(np.any(top5 == y_true.astype(np.int64)[:, None], axis=1)))
 
 
