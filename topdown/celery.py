@@ -26,6 +26,11 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
     beat_schedule={
+        "reap-graded-runs": {"task": "grader.tasks.graded_runs_reap_task", "schedule": 30.0},
+        "reconcile-graded-runs": {
+            "task": "grader.tasks.graded_runs_reconcile_task",
+            "schedule": 60.0,
+        },
         "prune-worker-heartbeats": {
             "task": "grader.tasks.worker_heartbeats_prune_task",
             "schedule": 3600.0,

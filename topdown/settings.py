@@ -211,6 +211,15 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 WORKER_HEARTBEAT_SECONDS = 10
 WORKER_ALIVE_SECONDS = 30
 
+# Grading. The sandbox backend: "auto" (bubblewrap where namespaces work), "bwrap" or "fallback".
+# The fallback (no namespaces) is refused unless GRADER_ALLOW_DEGRADED is on (default: debug only).
+GRADER_SANDBOX = os.environ.get("GRADER_SANDBOX", "auto")
+GRADER_ALLOW_DEGRADED = env_bool("GRADER_ALLOW_DEGRADED", default=DEBUG)
+GRADER_JOBS_DIR = os.environ.get("GRADER_JOBS_DIR", "")
+GRADER_CACHE_DIR = os.environ.get("GRADER_CACHE_DIR", str(VAR_DIR / "grader-cache"))
+GRADER_LEASE_SECONDS = int(os.environ.get("GRADER_LEASE_SECONDS", "120"))
+GRADER_MAX_INFRASTRUCTURE_RETRIES = int(os.environ.get("GRADER_MAX_INFRASTRUCTURE_RETRIES", "3"))
+
 # Caps on what students can post.
 ANSWER_TEXT_MAX_LENGTH = 5000
 

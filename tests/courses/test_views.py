@@ -419,8 +419,8 @@ def test_course_page_query_count_does_not_grow_with_chapters(
 
 def test_chapter_page_query_count(client_for, big_course, django_assert_num_queries):
     client = client_for(big_course.student)
-    # user, enrolment+course, chapter, chapters+questionnaires, attempts
-    with django_assert_num_queries(5):
+    # user, enrolment+course, chapter, chapters+questionnaires, attempts, assignments
+    with django_assert_num_queries(6):
         assert client.get(urls(big_course)["chapter"]).status_code == 200
 
 
