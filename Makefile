@@ -12,7 +12,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/topdown
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: help run test lint format bench services system-deps clean
+.PHONY: help run test lint format bench services system-deps gpu-check clean
 
 help:
 	@echo "make run     set up (venv, migrations, demo course) and start web + worker + beat"
@@ -20,6 +20,7 @@ help:
 	@echo "make lint    ruff check, ruff format --check and mypy"
 	@echo "make format  ruff format and ruff check --fix"
 	@echo "make bench   run the benchmarks in benchmarks/ (slow)"
+	@echo "make gpu-check  on a GPU machine: the sandbox on CUDA and its containment checks"
 
 # The venv is rebuilt when a requirements file changes; the stamp records what was installed.
 $(BIN)/python:
@@ -70,6 +71,11 @@ test: $(VENV)/.dev-installed services system-deps lint
 
 bench: $(VENV)/.dev-installed services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python benchmarks/web.py
+
+# On a GPU machine: the sandbox on CUDA with the MNIST CNN, and the GPU containment checks.
+# Uses that machine's python3 (with numpy and torch); needs bubblewrap for the real sandbox.
+gpu-check:
+	python3 scripts/gpu_check.py
 
 clean:
 	rm -rf var test-artifacts .pytest_cache .ruff_cache

@@ -69,3 +69,23 @@ def test_hidden_labels_are_not_offered(task):
     task_dir, out = task
     result = run("import topdown_task as tt; tt.load('test_labels')", task_dir, out)
     assert "split must be one of" in result.stderr
+
+
+def test_a_tensor_on_the_gpu_is_copied_to_the_host_before_saving(task):
+    task_dir, out = task
+    # A stand-in for a CUDA tensor: numpy cannot read it directly, only after .cpu().
+    result = run(
+        "import numpy as np, topdown_task as tt\n"
+        "class CudaTensor:\n"
+        "    def __array__(self, *a, **k):\n"
+        '        raise TypeError("can\'t convert cuda:0 device type tensor to numpy")\n'
+        "    def detach(self): return self\n"
+        "    def cpu(self): return HostTensor()\n"
+        "class HostTensor:\n"
+        "    def numpy(self): return np.array([2, 1, 0])\n"
+        "tt.save_predictions(CudaTensor())\n",
+        task_dir,
+        out,
+    )
+    assert result.returncode == 0, result.stderr
+    assert np.load(out / "predictions.npy").tolist() == [2, 1, 0]

@@ -66,9 +66,9 @@ def log(**metrics: float) -> None:
 
 def save_predictions(predictions: Any) -> Path:
     """Save one prediction (a label, or a row of class scores) per test input."""
-    array = np.asarray(predictions)
     if hasattr(predictions, "detach"):  # a torch tensor, possibly on the GPU
-        array = predictions.detach().cpu().numpy()
+        predictions = predictions.detach().cpu().numpy()
+    array = np.asarray(predictions)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"predictions must be numbers, not {array.dtype}")
     path = output_dir() / "predictions.npy"
