@@ -16,6 +16,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Model
 
+from courses.code_questions import TIME_LIMIT_MAX, TIME_LIMIT_MIN, code_problem, tests_problem
 from courses.models import Chapter, Choice, Course, Question, Questionnaire
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -47,6 +48,10 @@ class QuestionSpec:
     accepted_answers: list[str] = field(default_factory=list)
     answer_regex: str = ""
     reference_answer: str = ""
+    starter_code: str = ""
+    visible_tests: str = ""
+    hidden_tests: str = ""
+    time_limit_seconds: int = 10
 
 
 @dataclass
@@ -165,7 +170,38 @@ def parse_question(data: dict[str, Any], where: str) -> QuestionSpec:
             raise CourseFolderError(f"{where}: give 'accepted' answers or a 'regex'")
     elif kind == Question.Kind.FREE_TEXT:
         spec.reference_answer = _require(data, "reference", str, where)
+    elif kind == Question.Kind.CODE:
+        _parse_code(data, spec, where)
     return spec
+
+
+def _parse_code(data: dict[str, Any], spec: QuestionSpec, where: str) -> None:
+    for key in ("starter", "tests", "hidden_tests"):
+        if not isinstance(data.get(key, ""), str):
+            raise CourseFolderError(f"{where}: '{key}' must be a string of Python")
+    spec.starter_code = data.get("starter", "")
+    spec.visible_tests = data.get("tests", "")
+    spec.hidden_tests = data.get("hidden_tests", "")
+    if not spec.visible_tests.strip() and not spec.hidden_tests.strip():
+        raise CourseFolderError(f"{where}: a code question needs 'tests' or 'hidden_tests'")
+    for key, source in (("tests", spec.visible_tests), ("hidden_tests", spec.hidden_tests)):
+        problem = tests_problem(source) if source.strip() else ""
+        if problem:
+            raise CourseFolderError(f"{where}: '{key}' {problem}")
+    problem = code_problem(spec.starter_code, "'starter'")
+    if problem:
+        raise CourseFolderError(f"{where}: {problem}")
+    limit = data.get("time_limit", 10)
+    if (
+        isinstance(limit, bool)
+        or not isinstance(limit, int)
+        or not TIME_LIMIT_MIN <= limit <= TIME_LIMIT_MAX
+    ):
+        raise CourseFolderError(
+            f"{where}: 'time_limit' must be a whole number of seconds, "
+            f"{TIME_LIMIT_MIN} to {TIME_LIMIT_MAX}"
+        )
+    spec.time_limit_seconds = limit
 
 
 def parse_questionnaire(path: Path) -> QuestionnaireSpec:
@@ -314,6 +350,10 @@ def _import_questions(
                 "accepted_answers": spec.accepted_answers,
                 "answer_regex": spec.answer_regex,
                 "reference_answer": spec.reference_answer,
+                "starter_code": spec.starter_code,
+                "visible_tests": spec.visible_tests,
+                "hidden_tests": spec.hidden_tests,
+                "time_limit_seconds": spec.time_limit_seconds,
             },
         )
         # Choices are matched by position: answers store choice ids, so ids must survive edits.

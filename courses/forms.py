@@ -3,10 +3,12 @@ from __future__ import annotations
 import math
 import uuid
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django import forms
 from django.conf import settings
 
+from courses.code_questions import CODE_MAX_LENGTH
 from courses.models import Answer, Question
 from topdown.numbers import format_number
 
@@ -34,6 +36,18 @@ def parse_number(raw: str) -> float:
     return value
 
 
+class CodeField(forms.CharField):
+    """Source code as typed: indentation kept, line endings made ``\n`` before the length check
+    (browsers post a textarea's line breaks as ``\r\n``, counted twice)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strip=False, **kwargs)
+
+    def to_python(self, value: object) -> str:
+        text = super().to_python(value)
+        return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 class QuestionnaireForm(forms.Form):
     """One field per question of this questionnaire; anything else posted is ignored."""
 
@@ -59,6 +73,8 @@ class QuestionnaireForm(forms.Form):
                 response = format_number(response)
             elif question.kind == Question.Kind.SINGLE and isinstance(response, list) and response:
                 response = response[0]
+            elif question.kind == Question.Kind.CODE and response is None:
+                response = question.starter_code
             initial[field_name(question)] = response
         return cls(initial=initial, questions=questions)
 
@@ -91,6 +107,8 @@ class QuestionnaireForm(forms.Form):
             return forms.CharField(max_length=NUMBER_MAX_LENGTH, required=False)
         if question.kind == Question.Kind.SHORT_TEXT:
             return forms.CharField(max_length=SHORT_TEXT_MAX_LENGTH, required=False)
+        if question.kind == Question.Kind.CODE:
+            return CodeField(max_length=CODE_MAX_LENGTH, required=False, widget=forms.Textarea)
         return forms.CharField(
             max_length=settings.ANSWER_TEXT_MAX_LENGTH,
             required=False,
@@ -116,7 +134,7 @@ class QuestionnaireForm(forms.Form):
             value = self.cleaned_data.get(field_name(question))
             if question.kind == Question.Kind.SINGLE:
                 value = [value] if value is not None else []
-            elif value == "":
+            elif value == "" or (question.kind == Question.Kind.CODE and not value.strip()):
                 value = None
             result[question.id] = value
         return result

@@ -1,7 +1,8 @@
 """Grading of questionnaire answers: pure functions, no database writes.
 
 A response is what ``courses.forms`` cleaned: a list of choice ids (single, multiple), a bool
-(true/false), a float (numeric), a string (short and free text), or ``None`` for no answer.
+(true/false), a float (numeric), a string (short and free text, code), or ``None`` for no answer.
+Code answers are graded later, by running tests in the sandbox (``courses.code_questions``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from courses.code_questions import RUNNING_FEEDBACK
 from courses.models import Answer, Question
 
 SELF_ASSESSMENT_CREDIT = {
@@ -68,7 +70,7 @@ def _is_empty(response: object) -> bool:
 def grade_answer(question: Question, response: object) -> Grade:
     """Grade one response. ``question.choices`` should be prefetched for choice questions."""
     kind = question.kind
-    if _is_empty(response):
+    if _is_empty(response) or (kind == Question.Kind.CODE and not str(response).strip()):
         return Grade(Decimal("0"), False, "No answer given.")
 
     if kind in (Question.Kind.SINGLE, Question.Kind.MULTIPLE):
@@ -96,6 +98,9 @@ def grade_answer(question: Question, response: object) -> Grade:
         return Grade(
             None, None, "Compare your answer with the reference answer and assess yourself."
         )
+    if kind == Question.Kind.CODE:
+        # The tests run in the sandbox, on a worker: see attempt_code_answers_grade.
+        return Grade(None, None, RUNNING_FEEDBACK)
     raise ValueError(f"unknown question kind {kind!r}")
 
 

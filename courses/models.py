@@ -4,9 +4,12 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+
+from courses.code_questions import TIME_LIMIT_MAX, TIME_LIMIT_MIN, code_problem, tests_problem
 
 
 class Course(models.Model):
@@ -123,6 +126,7 @@ class Question(models.Model):
         NUMERIC = "numeric", "Numeric"
         SHORT_TEXT = "short_text", "Short text"
         FREE_TEXT = "free_text", "Free text"
+        CODE = "code", "Code"
 
     class ToleranceMode(models.TextChoices):
         ABSOLUTE = "absolute", "Absolute"
@@ -152,6 +156,19 @@ class Question(models.Model):
     answer_regex = models.CharField(max_length=500, blank=True)
     # free_text
     reference_answer = models.TextField(blank=True, help_text="Markdown.")
+    # code: the student writes solution.py; the tests see its public names
+    starter_code = models.TextField(blank=True, help_text="Python the answer box starts with.")
+    visible_tests = models.TextField(
+        blank=True, help_text="Python test functions (def test_...(): with asserts), shown."
+    )
+    hidden_tests = models.TextField(
+        blank=True, help_text="Python test functions never shown: students see only a count."
+    )
+    time_limit_seconds = models.PositiveIntegerField(
+        default=10,
+        validators=[MinValueValidator(TIME_LIMIT_MIN), MaxValueValidator(TIME_LIMIT_MAX)],
+        help_text="Wall-clock limit of each run of the tests (visible, then hidden).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -167,6 +184,18 @@ class Question(models.Model):
                 condition=~Q(kind="numeric") | Q(numeric_answer__isnull=False),
                 name="question_numeric_has_answer",
             ),
+            models.CheckConstraint(
+                condition=~Q(kind="code")
+                | Q(visible_tests__contains="def test_")
+                | Q(hidden_tests__contains="def test_"),
+                name="question_code_has_tests",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    time_limit_seconds__gte=TIME_LIMIT_MIN, time_limit_seconds__lte=TIME_LIMIT_MAX
+                ),
+                name="question_time_limit_range",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -175,6 +204,29 @@ class Question(models.Model):
     @property
     def has_choices(self) -> bool:
         return self.kind in (self.Kind.SINGLE, self.Kind.MULTIPLE)
+
+    @property
+    def has_hidden_tests(self) -> bool:
+        """Whether hidden tests run (what they are is never shown to students)."""
+        return "def test_" in self.hidden_tests
+
+    def clean(self) -> None:
+        super().clean()
+        if self.kind != self.Kind.CODE:
+            return
+        errors = {}
+        for name in ("visible_tests", "hidden_tests"):
+            source = getattr(self, name)
+            problem = tests_problem(source) if source.strip() else ""
+            if problem:
+                errors[name] = f"These tests {problem}."
+        if not errors and not (self.visible_tests.strip() or self.hidden_tests.strip()):
+            errors["visible_tests"] = "A code question needs visible or hidden tests."
+        problem = code_problem(self.starter_code)
+        if problem:
+            errors["starter_code"] = problem[0].upper() + problem[1:] + "."
+        if errors:
+            raise ValidationError(errors)
 
 
 class Choice(models.Model):
@@ -253,6 +305,8 @@ class Answer(models.Model):
     score = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
     is_correct = models.BooleanField(null=True)
     feedback = models.TextField(blank=True)
+    # Code answers: {"visible": [{name, passed, message}], "hidden": {passed, total}, "message"}
+    details = models.JSONField(default=dict, blank=True)
     self_assessment = models.CharField(max_length=8, choices=SelfAssessment.choices, blank=True)
     review_score = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
     review_feedback = models.TextField(blank=True)
@@ -275,6 +329,15 @@ class Answer(models.Model):
 
     def __str__(self) -> str:
         return f"Answer to {self.question.key} in {self.attempt}"
+
+    @property
+    def is_running(self) -> bool:
+        """A code answer whose tests have not reported yet."""
+        return (
+            self.question.kind == Question.Kind.CODE
+            and self.score is None
+            and not self.details.get("unavailable")
+        )
 
     @property
     def outcome(self) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
@@ -12,8 +13,11 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from accounts.models import User
+from courses.code_questions import CodeRunUnavailable, grade_code
 from courses.grading import free_text_fraction, grade_answer, points_for
 from courses.models import Answer, Attempt, Course, Enrolment, Question, Questionnaire, Role
+
+log = logging.getLogger(__name__)
 
 
 class CourseError(Exception):
@@ -123,6 +127,7 @@ def attempt_save(
     if questions is None:
         questions = list(questionnaire.questions.prefetch_related("choices"))
     to_create, to_update = [], []
+    code_pending = False
     for question in questions:
         response = responses.get(question.id)
         answer = existing_answers.get(question.id)
@@ -138,10 +143,12 @@ def attempt_save(
             answer.score = points_for(grade.fraction, question.points)
             answer.is_correct = grade.is_correct
             answer.feedback = grade.feedback
+            answer.details = {}
+            code_pending |= question.kind == Question.Kind.CODE and answer.score is None
 
     Answer.objects.bulk_create(to_create)
     Answer.objects.bulk_update(
-        to_update, ["response", "score", "is_correct", "feedback", "updated_at"]
+        to_update, ["response", "score", "is_correct", "feedback", "details", "updated_at"]
     )
 
     if submit:
@@ -153,9 +160,106 @@ def attempt_save(
         attempt.save(
             update_fields=["status", "submitted_at", "is_late", "max_score", "score", "updated_at"]
         )
+        if code_pending:
+            attempt_id = attempt.id
+            transaction.on_commit(lambda: _enqueue_code_grading(attempt_id))
     else:
         attempt.save(update_fields=["updated_at"])
     return attempt
+
+
+def _enqueue_code_grading(attempt_id: int) -> None:
+    from courses.tasks import grade_code_answers_task  # the task module imports this one
+
+    try:
+        grade_code_answers_task.apply_async(args=[attempt_id], queue="cpu")
+    except Exception:
+        # The attempt is saved; a broker outage must not turn the student's submit into an
+        # error page. The reconciler enqueues it again (attempt_code_answers_reconcile).
+        log.exception("could not enqueue the code grading of attempt %s", attempt_id)
+
+
+CODE_UNAVAILABLE_FEEDBACK = (
+    "Your code could not be run because of a problem on our side, not yours. Staff can have it "
+    "run again; you may also submit a new attempt."
+)
+
+
+def attempt_code_answers_grade(*, attempt_id: int, give_up: bool = False) -> Attempt | None:
+    """Run the tests of a submitted attempt's code answers that have no score yet; rescore it.
+
+    Safe to run twice, or twice at once: graded answers are skipped, and a result is saved only
+    onto an answer that is still ungraded, so the first run to finish wins. When the sandbox
+    cannot run a job (``CodeRunUnavailable``) the answer stays ungraded and the error is raised
+    after the other answers are done, for the caller to retry; with ``give_up`` it is marked
+    unavailable instead (still unscored, no longer shown as running).
+    """
+    attempt = Attempt.objects.filter(pk=attempt_id, status=Attempt.Status.SUBMITTED).first()
+    if attempt is None:
+        return None
+    pending = attempt.answers.filter(
+        question__kind=Question.Kind.CODE, score__isnull=True
+    ).select_related("question")
+    unavailable: CodeRunUnavailable | None = None
+    for answer in pending:
+        question = answer.question
+        try:
+            grade = grade_code(
+                code=str(answer.response or ""),
+                visible_tests=question.visible_tests,
+                hidden_tests=question.hidden_tests,
+                time_limit=question.time_limit_seconds,
+                job_id=f"code-answer-{answer.pk}",
+            )
+        except CodeRunUnavailable as error:
+            log.warning("code answer %s could not run: %s", answer.pk, error)
+            unavailable = error
+            if give_up:
+                Answer.objects.filter(pk=answer.pk, score__isnull=True).update(
+                    feedback=CODE_UNAVAILABLE_FEEDBACK,
+                    details={"unavailable": True, "message": CODE_UNAVAILABLE_FEEDBACK},
+                    updated_at=timezone.now(),
+                )
+            continue
+        Answer.objects.filter(pk=answer.pk, score__isnull=True).update(
+            score=points_for(grade.fraction, question.points),
+            is_correct=grade.is_correct,
+            feedback=grade.feedback,
+            details=grade.details(),
+            updated_at=timezone.now(),
+        )
+    with transaction.atomic():
+        # Locked, so a concurrent rescore (a self-assessment) cannot save an older total.
+        attempt = Attempt.objects.select_for_update().get(pk=attempt_id)
+        attempt_rescore(attempt=attempt)
+    if unavailable is not None and not give_up:
+        raise unavailable
+    return attempt
+
+
+def attempts_with_code_pending(*, older_than: timedelta, now: datetime | None = None) -> list[int]:
+    """Submitted attempts whose code answers still wait for their tests after ``older_than``."""
+    cutoff = (now or timezone.now()) - older_than
+    return list(
+        Answer.objects.filter(
+            attempt__status=Attempt.Status.SUBMITTED,
+            attempt__submitted_at__lt=cutoff,
+            question__kind=Question.Kind.CODE,
+            score__isnull=True,
+            details__unavailable__isnull=True,
+        )
+        .values_list("attempt_id", flat=True)
+        .distinct()
+        .order_by("attempt_id")
+    )
+
+
+def attempt_code_answers_reconcile(*, older_than: timedelta = timedelta(minutes=10)) -> int:
+    """Enqueue again the code grading the broker may have lost; grading twice is harmless."""
+    attempt_ids = attempts_with_code_pending(older_than=older_than)
+    for attempt_id in attempt_ids:
+        _enqueue_code_grading(attempt_id)
+    return len(attempt_ids)
 
 
 def attempt_rescore(*, attempt: Attempt) -> Attempt:

@@ -162,13 +162,16 @@ def attempt_detail(request: HttpRequest, course_slug: str, attempt_id: int) -> H
     revealed = course_access.is_staff or selectors.answers_revealed(
         questionnaire=questionnaire, submitted_count=submitted_count
     )
+    answers = selectors.attempt_with_answers(attempt=attempt)
     context = {
         "access": course_access,
         "course": course_access.course,
         "chapter": questionnaire.chapter,
         "questionnaire": questionnaire,
         "attempt": attempt,
-        "answers": selectors.attempt_with_answers(attempt=attempt),
+        "answers": answers,
+        # Code answers wait for a worker to run their tests: the page refreshes until they report.
+        "code_running": any(answer.is_running for answer in answers),
         "revealed": revealed,
         "is_own": attempt.user_id == request.user.pk,
         "remaining": services.attempts_remaining(

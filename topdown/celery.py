@@ -31,6 +31,10 @@ app.conf.update(
             "task": "grader.tasks.graded_runs_reconcile_task",
             "schedule": 60.0,
         },
+        "reconcile-code-answers": {
+            "task": "courses.tasks.code_answers_reconcile_task",
+            "schedule": 300.0,
+        },
         "prune-worker-heartbeats": {
             "task": "grader.tasks.worker_heartbeats_prune_task",
             "schedule": 3600.0,

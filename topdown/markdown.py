@@ -50,6 +50,11 @@ def _highlight(code: str, lang: str, _attrs: str) -> str:
     return f'<pre class="highlight"><code class="language-{html.escape(lang)}">{body}</code></pre>'
 
 
+def highlight_code(code: str, lang: str = "python") -> str:
+    """A block of code as escaped, highlighted HTML (``<pre class="highlight">``)."""
+    return _highlight(code, lang, "")
+
+
 def _build_parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"highlight": _highlight, "html": False})
     md.enable(["table", "strikethrough"])

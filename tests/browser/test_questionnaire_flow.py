@@ -11,10 +11,16 @@ from django.core.management import call_command
 from django.db import connection
 
 from courses.models import Attempt, Question
+from courses.services import attempt_code_answers_grade
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
+# The demo's code question in chapter 1, answered as its explanation does.
+ACCURACY = """def accuracy(predictions, labels):
+    correct = sum(p == y for p, y in zip(predictions, labels))
+    return correct / len(predictions)
+"""
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 
 
@@ -85,17 +91,28 @@ def test_demo_student_answers_a_questionnaire_and_sees_progress_move(page, live_
             page.fill(f"input[name={name}]", repr(question.numeric_answer))
         elif question.kind == "short_text":
             page.fill(f"input[name={name}]", question.accepted_answers[0])
+        elif question.kind == "code":
+            page.fill(f"textarea[name={name}]", ACCURACY)
         else:
             page.fill(f"textarea[name={name}]", "My own explanation of the idea.")
     page.click("button[name=submit]")
     page.wait_for_url("**/attempts/**")
-    shot(page, "3-feedback")
 
     attempt = Attempt.objects.get(user__username="student", status="submitted")
-    auto_graded = Question.objects.filter(questionnaire=attempt.questionnaire).exclude(
-        kind="free_text"
-    )
+    questions = Question.objects.filter(questionnaire=attempt.questionnaire)
+    auto_graded = questions.exclude(kind__in=["free_text", "code"])
+    # No worker runs here: the code answer waits for its tests, and the page says so.
     assert attempt.score == sum(q.points for q in auto_graded)
+    assert page.locator("text=Running your code…").count() > 0
+
+    # What the worker would do: run the tests in the sandbox. The page stops refreshing.
+    attempt_code_answers_grade(attempt_id=attempt.id)
+    attempt.refresh_from_db()
+    assert attempt.score == sum(q.points for q in questions.exclude(kind="free_text"))
+    page.reload()
+    page.wait_for_selector("text=Hidden tests: 2 of 2 passed")
+    shot(page, "3-feedback")
+    assert page.locator("text=Running your code…").count() == 0
     assert page.locator("text=Correct").count() > 0
     assert page.locator("text=reference answer").count() > 0
 

@@ -4,7 +4,7 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from topdown.markdown import render_markdown, render_markdown_inline
+from topdown.markdown import highlight_code, render_markdown, render_markdown_inline
 from topdown.numbers import format_number
 
 register = template.Library()
@@ -14,6 +14,12 @@ register = template.Library()
 def markdown_filter(text: str | None) -> SafeString:
     # render_markdown sanitises with an allowlist, so its output is safe to mark as such.
     return mark_safe(render_markdown(text or ""))  # noqa: S308
+
+
+@register.filter(name="python_code")
+def python_code_filter(text: str | None) -> SafeString:
+    """Python source as a highlighted block; Pygments escapes every character of it."""
+    return mark_safe(highlight_code(text or "", "python"))  # noqa: S308
 
 
 @register.filter
