@@ -69,8 +69,15 @@ system-deps:
 test: $(VENV)/.dev-installed services system-deps lint
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
 
-bench: $(VENV)/.dev-installed services
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python benchmarks/web.py
+# The grader benchmark trains a small CNN: it needs the worker requirements (torch).
+$(VENV)/.worker-installed: requirements/base.txt requirements/worker.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements/worker.txt
+	touch $@
+
+bench: $(VENV)/.dev-installed $(VENV)/.worker-installed services system-deps
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python benchmarks/web.py; w=$$?; \
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python benchmarks/grader.py; g=$$?; \
+	exit $$(( w > g ? w : g ))
 
 # On a GPU machine: the sandbox on CUDA with the MNIST CNN, and the GPU containment checks.
 # Uses that machine's python3 (with numpy and torch); needs bubblewrap for the real sandbox.
