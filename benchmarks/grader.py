@@ -61,7 +61,14 @@ from benchmarks.engine_timing import (
     sandbox_like_environment,
     summary,
 )
-from benchmarks.web import BenchmarkError, Timeout, log, require_loopback, run
+from benchmarks.web import (
+    BenchmarkError,
+    Timeout,
+    log,
+    recreate_database,
+    require_loopback,
+    run,
+)
 
 PYTHON = sys.executable
 CELERY = str(Path(sys.executable).parent / "celery")
@@ -101,20 +108,6 @@ WORKER_COMMAND = [
 
 
 # --- stores and the worker -----------------------------------------------------------------------
-
-
-def recreate_database(server_url: str) -> str:
-    """Drop and create ``topdown_bench_grader``; return its URL. Trust auth as user postgres."""
-    import psycopg
-
-    parts = require_loopback(server_url, "DATABASE_URL")
-    if parts.scheme not in {"postgres", "postgresql"}:
-        raise BenchmarkError("DATABASE_URL must be a PostgreSQL URL, as in production")
-    admin_url = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{BENCH_DATABASE}"))
 
 
 def flush_broker(redis_url: str) -> str:
@@ -642,7 +635,9 @@ def main(argv: list[str]) -> int:
             log(f"  {r['processes']} process(es): {r['jobs_per_s']:.2f} jobs/s")
 
         log(f"recreating database {BENCH_DATABASE}, flushing Redis database {BENCH_REDIS_DB}")
-        env = bench_environment(recreate_database(server_url), flush_broker(redis_url))
+        env = bench_environment(
+            recreate_database(server_url, BENCH_DATABASE), flush_broker(redis_url)
+        )
         prepare(env)
         e2e = measure_end_to_end(env, keys, args.runs)
         report: dict[str, Any] = {

@@ -256,8 +256,8 @@ def bench_environment(database_url: str, redis_url: str) -> dict[str, str]:
 # --- stores: database and cache --------------------------------------------------------------
 
 
-def recreate_database(server_url: str) -> str:
-    """Drop and create ``topdown_bench``; return its URL. Trust auth as user postgres."""
+def recreate_database(server_url: str, name: str = BENCH_DATABASE) -> str:
+    """Drop and create the benchmark's database; return its URL. Trust auth as user postgres."""
     import psycopg
 
     parts = require_loopback(server_url, "DATABASE_URL")
@@ -265,9 +265,9 @@ def recreate_database(server_url: str) -> str:
         raise BenchmarkError("DATABASE_URL must be a PostgreSQL URL: the benchmark is about it")
     admin_url = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{BENCH_DATABASE}"))
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def clear_cache(redis_url: str) -> str:
