@@ -72,3 +72,23 @@ def _start_heartbeat(sender: Any, **_: object) -> None:
 def _stop_heartbeat(**_: object) -> None:
     if _heartbeat is not None:
         _heartbeat.stop()
+
+
+@worker_ready.connect
+def _sweep_stale_job_folders(**_: object) -> None:
+    """Job folders a killed worker left behind go when a worker starts (running jobs are locked)."""
+    import logging
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from workers.sandbox import sweep_stale_job_folders
+
+    root = Path(settings.GRADER_JOBS_DIR) if settings.GRADER_JOBS_DIR else None
+    try:
+        removed = sweep_stale_job_folders(root)
+    except OSError:
+        logging.getLogger(__name__).warning("could not sweep job folders", exc_info=True)
+        return
+    if removed:
+        logging.getLogger(__name__).info("removed %d stale job folder(s)", len(removed))

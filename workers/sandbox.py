@@ -247,6 +247,43 @@ def _prepare_jobs_root(root: Path) -> None:
         root.chmod(0o711)  # others may traverse (fallback jobs reach their folder) but not list
 
 
+def sweep_stale_job_folders(
+    jobs_root: Path | None = None, *, older_than_seconds: float = 900
+) -> list[Path]:
+    """Remove job folders left behind by a worker that died mid-job; return what was removed.
+
+    A folder is stale when no running job holds its lock and it has not changed for a while (a
+    finished job's folder lives only until its caller has read the predictions). Safe to run
+    while other workers share ``jobs_root``: their running jobs hold their folders' locks.
+    """
+    root = jobs_root or default_jobs_root()
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(root))
+    except FileNotFoundError:
+        return removed
+    cutoff = time.time() - older_than_seconds
+    for entry in entries:
+        if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue  # a job is running in it
+        try:
+            if os.fstat(fd).st_mtime < cutoff:
+                remove_tree(Path(entry.path))
+                removed.append(Path(entry.path))
+        finally:
+            os.close(fd)
+    return removed
+
+
 def _job_uid_range() -> tuple[int, int]:
     configured = os.environ.get("TOPDOWN_JOB_UIDS", "")
     first, _, count = configured.partition(":")
@@ -447,6 +484,9 @@ class _Job:
         _prepare_jobs_root(self.jobs_root)
         self.job_dir = self.jobs_root / secrets.token_hex(12)
         _make_dir(self.job_dir, 0o700, None)
+        # Held while the job runs: sweep_stale_job_folders leaves locked folders alone.
+        folder_lock = os.open(self.job_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fcntl.flock(folder_lock, fcntl.LOCK_EX)
         try:
             if self.plan.drop_uid:
                 with _lease_uid(self.jobs_root) as uid:
@@ -456,6 +496,8 @@ class _Job:
         except BaseException:
             remove_tree(self.job_dir)
             raise
+        finally:
+            os.close(folder_lock)
 
     def _run_with_folder(self, started: float) -> JobResult:
         try:

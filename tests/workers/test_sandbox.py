@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ from tests.workers.conftest import job_processes
 from workers import sandbox
 from workers.jobs import JobSpec, Outcome
 from workers.predictions import read_predictions
-from workers.sandbox import SandboxUnavailable, run_job
+from workers.sandbox import SandboxUnavailable, run_job, sweep_stale_job_folders
 
 ALLOWED_ENV = {
     "PATH",
@@ -402,3 +403,44 @@ def test_a_gpu_job_sees_only_its_gpu(run):
     assert result.device == "cuda"
     assert result.log.startswith("cuda ") and "nvidia0" in result.log
     assert result.log.splitlines()[-1] == "0 0 1"
+
+
+def test_folders_left_by_a_dead_worker_are_swept_but_running_jobs_are_not(tmp_path):
+    root = tmp_path / "jobs"
+    root.mkdir(mode=0o711)
+    stale = root / "deadbeef"
+    (stale / "work").mkdir(parents=True)
+    (stale / "work" / "main.py").write_text("print(1)")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    fresh = root / "cafe"
+    fresh.mkdir()
+    busy = root / "busy"
+    busy.mkdir()
+    os.utime(busy, (old, old))
+    lock = os.open(busy, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # as a running job holds its folder
+    try:
+        removed = sweep_stale_job_folders(root, older_than_seconds=600)
+    finally:
+        os.close(lock)
+    assert removed == [stale]
+    assert not stale.exists() and fresh.exists() and busy.exists()
+
+    # A real job's folder is locked while it runs: a sweep meanwhile leaves it alone.
+    swept_during: list[Path] = []
+    spec = JobSpec(job_id="sweep", files={"main.py": b"import time; time.sleep(1.5)"})
+
+    def sweep_soon():
+        time.sleep(0.7)
+        swept_during.extend(sweep_stale_job_folders(root, older_than_seconds=0))
+
+    sweeper = threading.Thread(target=sweep_soon)
+    sweeper.start()
+    result = run_job(spec, jobs_root=root)
+    sweeper.join()
+    try:
+        assert result.outcome == Outcome.COMPLETED, result.message
+        assert result.job_dir not in swept_during
+    finally:
+        result.cleanup()
