@@ -66,6 +66,7 @@ from benchmarks.web import (
     Timeout,
     log,
     recreate_database,
+    replace_results_section,
     require_loopback,
     run,
 )
@@ -556,15 +557,7 @@ def results_markdown(report: dict[str, Any]) -> str:
 
 
 def write_results(report: dict[str, Any]) -> None:
-    section = results_markdown(report)
-    header = "# Benchmark results\n\nWritten by the scripts in `benchmarks/` (see its README).\n\n"
-    existing = RESULTS_MD.read_text() if RESULTS_MD.exists() else header
-    pattern = re.compile(r"<!-- grader:start.*?<!-- grader:end -->\n", re.DOTALL)
-    if pattern.search(existing):
-        text = pattern.sub(lambda _: section, existing)
-    else:
-        text = existing.rstrip("\n") + "\n\n" + section
-    RESULTS_MD.write_text(text)
+    replace_results_section("grader", results_markdown(report))
     RESULTS_JSON.parent.mkdir(exist_ok=True)
     RESULTS_JSON.write_text(json.dumps(report, indent=2, default=str) + "\n")
 

@@ -40,6 +40,10 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from types import FrameType
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.engine_timing import cpu_busy_share
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 WORK_DIR = BENCH_DIR / ".work"  # git-ignored: logs, static files, the seed description
@@ -555,15 +559,7 @@ def cpu_idle_share(seconds: float = 1.0) -> float:
     When wrk stops, gunicorn still answers the requests queued behind the last ones it saw.
     """
     time.sleep(1.0)
-
-    def sample() -> tuple[int, int]:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return values[3] + values[4], sum(values)  # idle + iowait, total
-
-    idle_0, total_0 = sample()
-    time.sleep(seconds)
-    idle_1, total_1 = sample()
-    return round((idle_1 - idle_0) / max(total_1 - total_0, 1), 3)
+    return round(1 - cpu_busy_share(seconds), 3)
 
 
 def measure(
@@ -896,16 +892,20 @@ def last_sweep() -> dict[str, object] | None:
     return None
 
 
-def write_results(report: dict) -> None:
-    section = results_markdown(report)
+def replace_results_section(marker: str, section: str) -> None:
+    """Put ``section`` between ``<!-- marker:start`` and ``<!-- marker:end -->`` in RESULTS.md."""
     header = "# Benchmark results\n\nWritten by the scripts in `benchmarks/` (see its README).\n\n"
     existing = RESULTS_MD.read_text() if RESULTS_MD.exists() else header
-    pattern = re.compile(r"<!-- web:start.*?<!-- web:end -->\n", re.DOTALL)
+    pattern = re.compile(rf"<!-- {marker}:start.*?<!-- {marker}:end -->\n", re.DOTALL)
     if pattern.search(existing):
         text = pattern.sub(lambda _: section, existing)
     else:
         text = existing.rstrip("\n") + "\n\n" + section
     RESULTS_MD.write_text(text)
+
+
+def write_results(report: dict) -> None:
+    replace_results_section("web", results_markdown(report))
     RESULTS_JSON.parent.mkdir(exist_ok=True)
     serialisable = {**report, "results": [asdict(r) for r in report["results"]]}
     RESULTS_JSON.write_text(json.dumps(serialisable, indent=2) + "\n")

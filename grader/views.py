@@ -68,6 +68,9 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
         }
         for name, score in submissions.baseline_scores(assignment=assignment)
     ]
+    class_names = [
+        assignment.dataset.class_name(i) for i in range(len(submission.confusion_matrix))
+    ]
     context = {
         "access": course_access,
         "course": course_access.course,
@@ -76,8 +79,7 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
         "metric": metric,
         "baselines": baselines,
         "in_progress": submission.status in (RunStatus.QUEUED, RunStatus.RUNNING),
-        "class_names": [
-            assignment.dataset.class_name(i) for i in range(len(submission.confusion_matrix))
-        ],
+        "class_names": class_names,
+        "confusion_rows": list(zip(class_names, submission.confusion_matrix, strict=True)),
     }
     return render(request, "grader/submission_detail.html", context)
