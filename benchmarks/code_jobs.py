@@ -1,6 +1,7 @@
 """Code-question throughput: small stdlib-only jobs through ``run_job``, in parallel OS processes.
 
     .venv/bin/python benchmarks/code_jobs.py [--processes 2] [--duration 20] [--json FILE]
+    .venv/bin/python benchmarks/code_jobs.py --warm-start off   # cold starts only (on: default)
     .venv/bin/python benchmarks/code_jobs.py --engine /tmp/engine-copy   # a modified workers/
 
 The workload a code question gives the engine: a student's function (``solution.py``) and a test
@@ -10,7 +11,9 @@ checked after every job. Code questions are being added to ``courses`` as this i
 this drives the engine directly, not through Celery: ``--processes`` OS processes (two by
 default, like two worker processes of concurrency 1), each calling ``run_job`` in a loop, all
 starting at the same instant after a warm-up. Throughput is the number of jobs that finished
-within ``--duration`` seconds, divided by it: a sustained rate, not a burst.
+within ``--duration`` seconds, divided by it: a sustained rate, not a burst. With the engine's
+warm start (on by default), each job finds the sandbox its process launched after the previous
+job, ready or still starting; the report counts the jobs that ran warm.
 
 Run by ``benchmarks/grader.py`` (which writes the figures to ``RESULTS.md``); alone it prints them
 and, with ``--json``, saves them. Bounded to ``--duration`` plus a minute.
@@ -97,30 +100,31 @@ def code_question_spec(job_id: str) -> Any:
     )
 
 
-def run_one(job_id: str) -> tuple[float, str]:
-    """Run one code-question job; seconds taken and "" if all five tests passed, else why not."""
+def run_one(job_id: str, warm_start: bool | None = None) -> tuple[float, str, bool]:
+    """Run one code-question job; seconds taken, "" if all five tests passed (else why not), and
+    whether it ran in a warm sandbox."""
     from workers.jobs import Outcome
     from workers.sandbox import run_job
 
     start = time.perf_counter()
-    result = run_job(code_question_spec(job_id), backend="bwrap")
+    result = run_job(code_question_spec(job_id), backend="bwrap", warm_start=warm_start)
     result.cleanup()
     elapsed = time.perf_counter() - start
     if result.outcome is not Outcome.COMPLETED:
-        return elapsed, f"{result.outcome}: {result.message}"
+        return elapsed, f"{result.outcome}: {result.message}", result.warm_start
     try:
         report = json.loads(result.log.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        return elapsed, f"no test report in the output: {result.log[-500:]!r}"
+        return elapsed, f"no test report in the output: {result.log[-500:]!r}", result.warm_start
     if len(report["passed"]) != 5 or report["failed"]:
-        return elapsed, f"expected 5 tests passed: {report}"
-    return elapsed, ""
+        return elapsed, f"expected 5 tests passed: {report}", result.warm_start
+    return elapsed, "", result.warm_start
 
 
-def child(start_at: float, duration: float, out: Path) -> int:
+def child(start_at: float, duration: float, out: Path, warm_start: bool | None = None) -> int:
     """One worker-like process: warm up, wait for the common start, loop until the end."""
     for i in range(WARMUP_JOBS):
-        _, problem = run_one(f"code-warmup-{os.getpid()}-{i}")
+        _, problem, _ = run_one(f"code-warmup-{os.getpid()}-{i}", warm_start)
         if problem:
             out.write_text(json.dumps({"error": problem}))
             return 2
@@ -130,8 +134,10 @@ def child(start_at: float, duration: float, out: Path) -> int:
     end_at = start_at + duration
     jobs: list[dict[str, Any]] = []
     while time.time() < end_at:
-        elapsed, problem = run_one(f"code-{os.getpid()}-{len(jobs)}")
-        jobs.append({"finished_at": time.time(), "seconds": elapsed, "problem": problem})
+        elapsed, problem, warm = run_one(f"code-{os.getpid()}-{len(jobs)}", warm_start)
+        jobs.append(
+            {"finished_at": time.time(), "seconds": elapsed, "problem": problem, "warm": warm}
+        )
     out.write_text(json.dumps({"late_s": max(late, 0.0), "jobs": jobs}))
     return 0
 
@@ -142,9 +148,13 @@ def cpu_times() -> tuple[int, int]:
 
 
 def measure(
-    processes: int = PROCESSES, duration: float = DURATION_S, engine: Path | None = None
+    processes: int = PROCESSES,
+    duration: float = DURATION_S,
+    engine: Path | None = None,
+    warm_start: bool | None = None,
 ) -> dict[str, Any]:
-    """Start ``processes`` children at a common instant; count jobs finished within ``duration``."""
+    """Start ``processes`` children at a common instant; count jobs finished within ``duration``.
+    ``warm_start``: the engine's warm start on or off (None: the engine's default)."""
     start_at = time.time() + START_DELAY_S
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     with tempfile.TemporaryDirectory(prefix="topdown-bench-code-jobs-") as folder:
@@ -153,6 +163,8 @@ def measure(
         command += [f"--start-at={start_at}", f"--duration={duration}"]
         if engine:
             command.append(f"--engine={engine}")
+        if warm_start is not None:
+            command.append(f"--warm-start={'on' if warm_start else 'off'}")
         children = [
             subprocess.Popen([*command, f"--out={out}"], env=env, start_new_session=True)
             for out in outs
@@ -175,6 +187,9 @@ def measure(
         raise RuntimeError(f"a code-job process failed: {errors[0]}")
     end_at = start_at + duration
     per_process = [sum(1 for j in r["jobs"] if j["finished_at"] <= end_at) for r in reports]
+    warm_jobs = sum(
+        1 for r in reports for j in r["jobs"] if j["finished_at"] <= end_at and j["warm"]
+    )
     seconds = [j["seconds"] for r in reports for j in r["jobs"]]
     problems = [j["problem"] for r in reports for j in r["jobs"] if j["problem"]]
     if problems:
@@ -185,6 +200,8 @@ def measure(
         "duration_s": duration,
         "jobs": sum(per_process),
         "jobs_per_s": round(rate, 2),
+        "warm_start": "default" if warm_start is None else ("on" if warm_start else "off"),
+        "warm_jobs": warm_jobs,
         "per_process_jobs": per_process,
         "latest_start_s": round(max(r["late_s"] for r in reports), 3),
         "job_ms": summary(seconds, 1000),
@@ -201,15 +218,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--duration", type=float, default=DURATION_S)
     parser.add_argument("--engine", type=Path, help="a folder holding a modified workers/")
     parser.add_argument("--json", type=Path, help="save the figures here")
+    parser.add_argument(
+        "--warm-start", choices=("on", "off"), help="the engine's warm start (default: its own)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--start-at", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     use_engine(args.engine)
+    warm_start = None if args.warm_start is None else args.warm_start == "on"
     if args.child:
-        return child(args.start_at, args.duration, args.out)
+        return child(args.start_at, args.duration, args.out, warm_start)
     try:
-        result = measure(args.processes, args.duration, args.engine)
+        result = measure(args.processes, args.duration, args.engine, warm_start)
     except (RuntimeError, OSError, subprocess.SubprocessError) as error:
         print(f"benchmark failed: {error}", file=sys.stderr)
         return 2
@@ -217,7 +238,8 @@ def main(argv: list[str]) -> int:
         f"{result['processes']} processes x {result['duration_s']:.0f} s: {result['jobs']} jobs, "
         f"{result['jobs_per_s']:.2f} jobs/s (target {TARGET_JOBS_PER_S:.0f}/s: "
         f"{'pass' if result['met'] else 'FAIL'}); job p50 {result['job_ms']['p50']:.0f} ms, "
-        f"p95 {result['job_ms']['p95']:.0f} ms; CPUs {result['cpu_busy_share']:.0%} busy"
+        f"p95 {result['job_ms']['p95']:.0f} ms; CPUs {result['cpu_busy_share']:.0%} busy; "
+        f"warm start {result['warm_start']}: {result['warm_jobs']} jobs ran warm"
     )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

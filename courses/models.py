@@ -53,6 +53,10 @@ class Enrolment(models.Model):
     )
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="enrolments")
     role = models.CharField(max_length=12, choices=Role.choices, default=Role.STUDENT)
+    leaderboard_anonymous = models.BooleanField(
+        default=False,
+        help_text="Shown to other students as an anonymous student on leaderboards.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -320,3 +320,14 @@ def answer_review(
     )
     attempt_rescore(attempt=answer.attempt)
     return answer
+
+
+def enrolment_anonymity_set(*, enrolment: Enrolment, anonymous: bool) -> Enrolment:
+    """Whether the student appears on leaderboards under an anonymous label (staff still see
+    who it is). Only students are ranked, so only a student's choice means anything."""
+    if enrolment.role != Role.STUDENT:
+        raise CourseError("Only students appear on leaderboards.")
+    if enrolment.leaderboard_anonymous != anonymous:
+        enrolment.leaderboard_anonymous = anonymous
+        enrolment.save(update_fields=["leaderboard_anonymous", "updated_at"])
+    return enrolment

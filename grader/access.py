@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from accounts.models import User
-from courses.access import CourseAccess, course_get_for_member
+from courses.access import CourseAccess, course_access_for_user, course_get_for_member
+from courses.models import STAFF_ROLES, Enrolment
+from grader import live
 from grader.models import Assignment, Submission
 
 
@@ -22,17 +27,35 @@ def assignment_get_for_user(*, user: User, assignment_slug: str) -> tuple[Course
     return access, assignment
 
 
+LEAN_DEFERRED = (
+    "code",
+    "log",
+    "metrics",
+    "per_class",
+    "confusion_matrix",
+    "assignment__description",
+    "assignment__starter_code",
+)
+
+
 def submission_get_for_user(
-    *, user: User, submission_id: int, write: bool = False
+    *,
+    user: User,
+    submission_id: int,
+    write: bool = False,
 ) -> tuple[CourseAccess, Submission]:
     """Students see their own submissions; course staff see everyone's and change none.
 
+    Whoever may see a submission may cancel it while it is queued or running (the student, or
+    staff stopping runaway work): cancelling needs no ``write``.
+
     Another student's submission is a 404, not a 403: its existence is not theirs to know.
     """
+    submissions = Submission.objects.select_related(
+        "assignment__chapter__course", "assignment__dataset", "user"
+    )
     try:
-        submission = Submission.objects.select_related(
-            "assignment__chapter__course", "assignment__dataset", "user"
-        ).get(pk=submission_id)
+        submission = submissions.get(pk=submission_id)
     except Submission.DoesNotExist:
         raise Http404("No such submission.") from None
     access = course_get_for_member(user=user, course_slug=submission.assignment.chapter.course.slug)
@@ -42,3 +65,134 @@ def submission_get_for_user(
         if write:
             raise PermissionDenied("Only the student who submitted this may change it.")
     return access, submission
+
+
+STAFF_ONLY = "Only the course's instructors and teaching assistants may do this."
+
+
+def assignment_get_for_staff(
+    *, user: User, assignment_slug: str
+) -> tuple[CourseAccess, Assignment]:
+    """The course's instructors and TAs (and superusers): all submissions, regrades, exports.
+
+    A non-member gets a 404 (they learn nothing about the course); a student a 403.
+    """
+    try:
+        assignment = Assignment.objects.select_related("chapter__course", "dataset").get(
+            slug=assignment_slug
+        )
+    except Assignment.DoesNotExist:
+        raise Http404("No such assignment.") from None
+    access = course_access_for_user(user=user, course_slug=assignment.chapter.course.slug)
+    if not access.is_member:
+        raise Http404("No such assignment.")
+    if not access.is_staff:
+        raise PermissionDenied(STAFF_ONLY)
+    return access, assignment
+
+
+def submission_get_for_staff(*, user: User, submission_id: int) -> tuple[CourseAccess, Submission]:
+    """A submission for a staff action (override). Its own student gets a 403; anyone else who
+    is not course staff a 404, as in ``submission_get_for_user``.
+    """
+    try:
+        submission = (
+            Submission.objects.select_related(
+                "assignment__chapter__course", "assignment__dataset", "user"
+            )
+            .defer(*LEAN_DEFERRED)
+            .get(pk=submission_id)
+        )
+    except Submission.DoesNotExist:
+        raise Http404("No such submission.") from None
+    access = course_access_for_user(
+        user=user, course_slug=submission.assignment.chapter.course.slug
+    )
+    if not access.is_staff:
+        if submission.user_id == user.pk:
+            raise PermissionDenied(STAFF_ONLY)
+        raise Http404("No such submission.")
+    return access, submission
+
+
+def queue_courses_for_staff(*, user: User) -> set[int] | None:
+    """Ids of the courses whose grading queue the user may watch: those they teach.
+
+    ``None`` for superusers, who see every course. Whoever teaches no course gets a 403.
+    """
+    if user.is_superuser:
+        return None
+    course_ids = set(
+        Enrolment.objects.filter(user=user, role__in=STAFF_ROLES).values_list(
+            "course_id", flat=True
+        )
+    )
+    if not course_ids:
+        raise PermissionDenied("Only instructors and teaching assistants may see the queue.")
+    return course_ids
+
+
+def assignment_student_get_for_user(
+    *, user: User, assignment_slug: str, student_username: str | None = None
+) -> tuple[CourseAccess, Assignment, User]:
+    """Whose work on an assignment ``user`` may look through: their own; course staff may name
+    any student of the course. Naming anyone else without being staff is a 404, as for their
+    submissions."""
+    access, assignment = assignment_get_for_user(user=user, assignment_slug=assignment_slug)
+    if not student_username or student_username == user.get_username():
+        return access, assignment, user
+    if not access.is_staff:
+        raise Http404("No such student.")
+    enrolment = (
+        Enrolment.objects.select_related("user")
+        .filter(course=access.course, user__username=student_username)
+        .exclude(role__in=STAFF_ROLES)
+        .first()
+    )
+    if enrolment is None:
+        raise Http404("No such student in this course.")
+    return access, assignment, enrolment.user
+
+
+def submission_pair_get_for_user(
+    *, user: User, submission_id: int, other_id: int
+) -> tuple[CourseAccess, Submission, Submission]:
+    """Two submissions to compare: each visible to ``user`` (see ``submission_get_for_user``),
+    both by the same student for the same assignment; anything else is a 404."""
+    access, submission = submission_get_for_user(user=user, submission_id=submission_id)
+    _, other = submission_get_for_user(user=user, submission_id=other_id)
+    if (other.user_id, other.assignment_id) != (submission.user_id, submission.assignment_id):
+        raise Http404("These submissions are not two versions of the same work.")
+    return access, submission, other
+
+
+def leaderboard_enrolment_get_for_user(
+    *, user: User, assignment_slug: str
+) -> tuple[CourseAccess, Assignment, Enrolment]:
+    """The student's own enrolment, to choose how they appear on the course's leaderboards.
+
+    Only students are ranked: staff (and superusers without an enrolment) get a 403.
+    """
+    access, assignment = assignment_get_for_user(user=user, assignment_slug=assignment_slug)
+    if access.enrolment is None or not access.is_student:
+        raise PermissionDenied("Only the course's students appear on its leaderboards.")
+    return access, assignment, access.enrolment
+
+
+def submission_live_row_for_user(
+    *, user: User, submission_id: int, log_from: int
+) -> Mapping[str, Any]:
+    """What the live page polls (``grader.live.submission_live_row``), if ``user`` may see it.
+
+    The student's own run needs no second query. Anyone else must be staff of its course: the
+    same answer as ``submission_get_for_user`` (404 for another student, 403 for a stranger).
+    A student who has left the course still sees their own run's progress.
+    """
+    row = live.submission_live_row(submission_id=submission_id, log_from=log_from)
+    if row is None:
+        raise Http404("No such submission.")
+    if row["user_id"] != user.pk:
+        access = course_get_for_member(user=user, course_slug=row["course_slug"])
+        if not access.is_staff:
+            raise Http404("No such submission.")
+    return row

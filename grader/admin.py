@@ -13,6 +13,7 @@ from grader.models import (
     Baseline,
     BaselineRun,
     Dataset,
+    Regrade,
     Submission,
     WorkerHeartbeat,
 )
@@ -211,7 +212,52 @@ class SubmissionAdmin(admin.ModelAdmin):
     list_select_related = ("user", "assignment")
     date_hierarchy = "created_at"
     # Outcomes are the pipeline's to write; staff may only waive a submission from the limit.
-    readonly_fields = ("user", "assignment", *RUN_READONLY)
+    # Overrides go through the course staff's page (submission_score_override), which keeps
+    # score, comment, author and time together.
+    readonly_fields = (
+        "user",
+        "assignment",
+        *RUN_READONLY,
+        "score_override",
+        "override_comment",
+        "overridden_by",
+        "overridden_at",
+    )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(Regrade)
+class RegradeAdmin(admin.ModelAdmin):
+    """A record of what a submission was before course staff regraded it: read only."""
+
+    list_display = (
+        "submission",
+        "requested_by",
+        "created_at",
+        "previous_status",
+        "previous_failure_reason",
+        "previous_public_score",
+        "previous_private_score",
+    )
+    list_filter = ("previous_status",)
+    search_fields = ("submission__user__username", "submission__assignment__slug")
+    list_select_related = ("submission__user", "submission__assignment", "requested_by")
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "submission",
+        "requested_by",
+        "created_at",
+        "previous_status",
+        "previous_failure_reason",
+        "previous_public_score",
+        "previous_private_score",
+        "previous_dataset",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -348,3 +348,17 @@ def public_test_mask(n_rows: int, *, fraction: float, seed: int) -> NDArray[np.b
     mask = np.zeros(n_rows, dtype=bool)
     mask[order[:n_public]] = True
     return mask
+
+
+def npz_headers(file: IO[bytes]) -> dict[str, tuple[tuple[int, ...], str]]:
+    """The shape and dtype of every array of a trusted .npz, from the headers alone.
+
+    For display: reads no array data, so it costs the same for a 10 KB file as for 1 GB.
+    """
+    headers: dict[str, tuple[tuple[int, ...], str]] = {}
+    with zipfile.ZipFile(file) as archive:
+        for info in archive.infolist():
+            with archive.open(info) as member:
+                shape, dtype = _read_header(member)
+            headers[info.filename.removesuffix(".npy")] = (tuple(shape), str(dtype))
+    return headers

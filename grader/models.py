@@ -467,11 +467,35 @@ class Submission(GradedRun):
     counts_against_limit = models.BooleanField(
         default=True, help_text="Counts towards the student's submissions per day."
     )
+    # Course staff's word on the score: it counts in the grade export; leaderboards keep the
+    # measured score (see docs/decisions.md).
+    score_override = models.FloatField(
+        null=True, blank=True, help_text="Replaces the public score in the grade export."
+    )
+    override_comment = models.TextField(blank=True, help_text="Why; the student sees it.")
+    overridden_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    overridden_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(GradedRun.Meta):
         ordering = ["-created_at", "-id"]
         constraints = [
             *GradedRun.Meta.constraints,
+            models.CheckConstraint(
+                condition=Q(
+                    score_override__isnull=True, override_comment="", overridden_at__isnull=True
+                )
+                | (
+                    Q(score_override__isnull=False, overridden_at__isnull=False)
+                    & ~Q(override_comment="")
+                ),
+                name="submission_override_has_comment",
+            ),
             # Our failures never cost the student a submission.
             models.CheckConstraint(
                 condition=~Q(failure_reason=FailureReason.INFRASTRUCTURE)
@@ -483,10 +507,64 @@ class Submission(GradedRun):
             *GradedRun.Meta.indexes,
             # The daily limit and a student's history on one assignment.
             models.Index(fields=["assignment", "user", "created_at"], name="submission_history"),
+            # The staff's list, newest first, read from the top of the index.
+            models.Index(fields=["assignment", "-created_at", "-id"], name="submission_newest"),
+            # The leaderboard: each student's best scored submission, found from the index alone.
+            models.Index(
+                fields=["assignment", "user", "public_score", "created_at", "id"],
+                include=["private_score"],
+                condition=Q(status=RunStatus.SCORED),
+                name="submission_leaderboard",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"Submission {self.pk} by {self.user} on {self.assignment}"
+
+
+class Regrade(models.Model):
+    """A submission sent back to the queue by course staff, and what it was before.
+
+    The submission row itself holds the new result; this keeps the old one beside it.
+    """
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="regrades")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    previous_status = models.CharField(max_length=12, choices=RunStatus.choices)
+    previous_failure_reason = models.CharField(
+        max_length=16, choices=FailureReason.choices, blank=True
+    )
+    previous_public_score = models.FloatField(null=True, blank=True)
+    previous_private_score = models.FloatField(null=True, blank=True)
+    previous_dataset = models.ForeignKey(
+        Dataset, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(previous_status__in=RunStatus.values),
+                name="regrade_previous_status_known",
+            ),
+            models.CheckConstraint(
+                condition=Q(previous_failure_reason__in=[*FailureReason.values, ""]),
+                name="regrade_previous_failure_reason_known",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["submission", "-created_at"], name="regrade_latest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Regrade of submission {self.submission_id} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class BaselineRunQuerySet(models.QuerySet["BaselineRun"]):

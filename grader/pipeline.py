@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,7 +94,7 @@ def dataset_task_files(dataset: Dataset) -> dict[str, Path]:
     for public in dataset.public_files():
         target = _cache_dir() / f"{public.sha256}.npz"
         if not target.exists():
-            with public.file.storage.open(public.file.name, "rb") as source:
+            with public.file.storage.open(str(public.file.name), "rb") as source:
                 data = source.read()
             if hashlib.sha256(data).hexdigest() != public.sha256:
                 raise RuntimeError(f"stored file {public.name} of {dataset} fails its checksum")
@@ -178,6 +179,7 @@ def evaluate(
     gpu_index: int | None = None,
     on_log: Callable[[str], None] | None = None,
     on_metric: Callable[[dict[str, Any]], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> Evaluation:
     """Run code against the assignment's dataset in the sandbox and score what it predicts."""
     try:
@@ -202,7 +204,9 @@ def evaluate(
     if on_log and preface:
         for line in preface.splitlines():
             on_log(line)
-    result: JobResult = run_job(spec, on_log=on_log, on_metric=on_metric, **_sandbox_options())
+    result: JobResult = run_job(
+        spec, on_log=on_log, on_metric=on_metric, cancel=cancel, **_sandbox_options()
+    )
     try:
         evaluation = _evaluation_of(result, assignment=assignment, dataset=dataset)
     finally:
@@ -212,13 +216,15 @@ def evaluate(
 
 
 def _evaluation_of(result: JobResult, *, assignment: Assignment, dataset: Dataset) -> Evaluation:
-    common = {
+    common: dict[str, Any] = {
         "log": result.log,
         "metrics": list(result.metrics),
         "device": result.device,
         "duration_s": result.duration_s,
         "degraded": result.degraded,
     }
+    if result.outcome is Outcome.CANCELLED:
+        return Evaluation(status=RunStatus.CANCELLED, message=result.message, **common)
     if result.outcome != Outcome.COMPLETED:
         return Evaluation(
             status=RunStatus.FAILED,

@@ -9,19 +9,25 @@ only the claim's winner runs it, and only the lease holder may save the result.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
-import threading
+import math
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import PurePath
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from accounts.models import User
+from grader.leaderboards import leaderboard_invalidate
+from grader.live import RunKeeper, queue_for
 from grader.models import (
     Assignment,
     Baseline,
@@ -29,6 +35,7 @@ from grader.models import (
     CodeKind,
     FailureReason,
     GradedRun,
+    Regrade,
     RunStatus,
     Submission,
     log_cap,
@@ -74,20 +81,102 @@ def submissions_left_today(*, user: User, assignment: Assignment, now: datetime)
     return max(assignment.submissions_per_day - used, 0)
 
 
-def queue_for(assignment: Assignment) -> str:
-    return "gpu" if assignment.needs_gpu else "cpu"
+def submission_cancel(*, submission: Submission, user: User) -> Submission:
+    """Stop a queued or running submission (its student or the course's staff; see access).
+
+    A queued one never ran: the day's submission is given back. A running one is marked
+    cancelled at once; its worker notices within a second or two and kills the job, keeping
+    what it printed. It still counts: it used the machine.
+    """
+    now = timezone.now()
+    who = "you" if user.pk == submission.user_id else user.public_name
+    if submission.status == RunStatus.QUEUED:
+        updated = Submission.objects.filter(pk=submission.pk, status=RunStatus.QUEUED).update(
+            status=RunStatus.CANCELLED,
+            finished_at=now,
+            counts_against_limit=False,
+            message=f"Cancelled by {who} before it ran.",
+        )
+    elif submission.status == RunStatus.RUNNING:
+        updated = Submission.objects.filter(pk=submission.pk, status=RunStatus.RUNNING).update(
+            status=RunStatus.CANCELLED,
+            finished_at=now,
+            lease_expires_at=None,
+            message=f"Cancelled by {who} while it ran.",
+        )
+    else:
+        updated = 0
+    submission.refresh_from_db()
+    if not updated:
+        raise SubmissionRefused(
+            f"It could not be cancelled: it is already {submission.get_status_display().lower()}."
+        )
+    return submission
 
 
-def _enqueue(run: GradedRun) -> None:
+def _enqueue(run: GradedRun, *, countdown: float = 0) -> None:
     from grader import tasks
 
+    options: dict[str, Any] = {"countdown": countdown} if countdown else {}
     if isinstance(run, Submission):
-        tasks.grade_submission_task.apply_async(args=[run.pk], queue=queue_for(run.assignment))
+        tasks.grade_submission_task.apply_async(
+            args=[run.pk], queue=queue_for(run.assignment), **options
+        )
     else:
         assert isinstance(run, BaselineRun)
         tasks.grade_baseline_run_task.apply_async(
-            args=[run.pk], queue=queue_for(run.baseline.assignment)
+            args=[run.pk], queue=queue_for(run.baseline.assignment), **options
         )
+
+
+def retry_delay_s(retries: int) -> float:
+    """Seconds before the ``retries``-th try after a platform failure: 5, 10, 20... up to 60.
+
+    A platform failure that is not over in an instant (a broken worker, a full disk) must not
+    burn every retry in the same second.
+    """
+    return float(min(60, 5 * 2 ** max(retries - 1, 0)))
+
+
+def code_file_check(*, filename: str, size: int) -> str:
+    """The code kind of a file of ``size`` bytes, or ``SubmissionRefused`` (type, size).
+
+    What can be said before reading the file.
+    """
+    kind = code_kind_for(filename)
+    if size > MAX_CODE_BYTES:
+        raise SubmissionRefused(
+            f"The file is larger than {MAX_CODE_BYTES // 1024} KB "
+            f"({size // 1024} KB); a notebook shrinks once its outputs are cleared."
+        )
+    return kind
+
+
+def submission_code_validate(*, filename: str, content: bytes) -> tuple[str, str]:
+    """The code kind and text of a file a student submits, or ``SubmissionRefused`` saying why
+    it cannot run: wrong type, too big, not UTF-8, empty, or a notebook that does not convert.
+
+    Forms call it to show the problem next to the field; ``submission_create`` calls it again.
+    """
+    kind = code_file_check(filename=filename, size=len(content))
+    try:
+        code = content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SubmissionRefused(
+            "The file is not UTF-8 text; save it as UTF-8 (any editor can) and upload it again."
+        ) from None
+    if "\x00" in code:
+        raise SubmissionRefused("The file contains NUL bytes; is it really source code?")
+    if not code.strip():
+        raise SubmissionRefused("The file is empty: there is no code to run.")
+    try:
+        script, _notes = script_for(code=code, kind=kind)
+    except CodeInvalid as error:
+        message = str(error)
+        raise SubmissionRefused(message[:1].upper() + message[1:]) from None
+    if not any(line.strip() and not line.startswith("# %% cell") for line in script.splitlines()):
+        raise SubmissionRefused("The notebook's code cells are empty: there is no code to run.")
+    return kind, code
 
 
 @transaction.atomic
@@ -101,19 +190,7 @@ def submission_create(
 ) -> Submission:
     """Store the code and a queued row in one transaction; enqueue the grading after commit."""
     now = now or timezone.now()
-    kind = code_kind_for(filename)
-    if len(content) > MAX_CODE_BYTES:
-        raise SubmissionRefused(f"The file is larger than {MAX_CODE_BYTES // 1024} KB.")
-    try:
-        code = content.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SubmissionRefused("The file is not UTF-8 text.") from None
-    if "\x00" in code:
-        raise SubmissionRefused("The file contains NUL bytes; is it really source code?")
-    try:
-        script_for(code=code, kind=kind)
-    except CodeInvalid as error:
-        raise SubmissionRefused(str(error)) from None
+    kind, code = submission_code_validate(filename=filename, content=content)
     if assignment.due_at is not None and now > assignment.due_at:
         raise SubmissionRefused("The due date has passed; this assignment no longer accepts work.")
     # Serialise one student's submissions so two tabs cannot both take the last daily slot.
@@ -158,36 +235,6 @@ def baseline_run_create(*, baseline: Baseline) -> BaselineRun:
     return run
 
 
-class LeaseKeeper(threading.Thread):
-    """Renews a run's lease while its job runs, so the reaper leaves it alone."""
-
-    def __init__(self, model: type[GradedRun], pk: int, worker_id: str) -> None:
-        super().__init__(name=f"lease-{model.__name__}-{pk}", daemon=True)
-        self.model, self.pk, self.worker_id = model, pk, worker_id
-        self.stopping = threading.Event()
-        self.lost = False
-
-    def run(self) -> None:
-        interval = lease_duration().total_seconds() / 3
-        try:
-            while not self.stopping.wait(interval):
-                renewed = self.model._default_manager.filter(
-                    pk=self.pk, status=RunStatus.RUNNING, worker_id=self.worker_id
-                ).update(lease_expires_at=timezone.now() + lease_duration())
-                if not renewed:
-                    self.lost = True
-                    log.warning("lost the lease on %s %s", self.model.__name__, self.pk)
-                    return
-        except Exception:
-            log.exception("lease renewal failed")
-        finally:
-            connection.close()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.join(timeout=10)
-
-
 def _claim(model: type[Run], pk: int, worker_id: str) -> Run | None:
     now = timezone.now()
     claimed = model._default_manager.filter(pk=pk, status=RunStatus.QUEUED).update(
@@ -228,12 +275,15 @@ def _requeue_or_fail(
         lease_expires_at=None,
         queued_at=timezone.now(),
         message=message,
+        log="",
+        metrics=[],
         infrastructure_retries=F("infrastructure_retries") + 1,
         **extra,
     )
     if updated:
         fresh = model._default_manager.get(pk=run.pk)
-        transaction.on_commit(lambda: _enqueue(fresh))
+        delay = retry_delay_s(fresh.infrastructure_retries)
+        transaction.on_commit(lambda: _enqueue(fresh, countdown=delay))
     return bool(updated)
 
 
@@ -241,6 +291,13 @@ def _save_evaluation(
     model: type[GradedRun], run: GradedRun, worker_id: str, ev: Evaluation
 ) -> bool:
     held_by = {"status": RunStatus.RUNNING, "worker_id": worker_id}
+    if ev.status == RunStatus.CANCELLED:
+        # Cancelled while it ran: the row already says so; keep what the job printed.
+        cancelled = {"status": RunStatus.CANCELLED, "worker_id": worker_id}
+        updated = model._default_manager.filter(pk=run.pk, **cancelled).update(
+            log=log_cap(ev.log), metrics=ev.metrics[:10_000], device=ev.device[:120]
+        )
+        return bool(updated)
     if ev.failure_reason == FailureReason.INFRASTRUCTURE:
         with transaction.atomic():
             return _requeue_or_fail(model, run, held_by=held_by, message=ev.message)
@@ -268,7 +325,7 @@ def _grade(model: type[Run], pk: int, *, worker_id: str, gpu_index: int | None) 
     assignment = (
         run.assignment if isinstance(run, Submission) else run.baseline.assignment  # type: ignore[attr-defined]
     )
-    keeper = LeaseKeeper(model, pk, worker_id)
+    keeper = RunKeeper(model, pk, worker_id, lease=lease_duration())
     keeper.start()
     try:
         evaluation = evaluate(
@@ -278,6 +335,9 @@ def _grade(model: type[Run], pk: int, *, worker_id: str, gpu_index: int | None) 
             kind=run.code_kind,
             job_id=f"{model.__name__.lower()}-{pk}-{run.attempts}",
             gpu_index=gpu_index,
+            on_log=keeper.on_log,
+            on_metric=keeper.on_metric,
+            cancel=keeper.cancel,
         )
     except Exception as error:
         log.exception("grading %s %s failed on the platform side", model.__name__, pk)
@@ -290,6 +350,8 @@ def _grade(model: type[Run], pk: int, *, worker_id: str, gpu_index: int | None) 
         keeper.stop()
     if not _save_evaluation(model, run, worker_id, evaluation):
         log.warning("%s %s changed hands while it ran; result discarded", model.__name__, pk)
+    else:
+        leaderboard_invalidate(assignment_id=assignment.pk)
     run.refresh_from_db()
     return run
 
@@ -343,7 +405,7 @@ def graded_runs_reconcile(
             if model._default_manager.filter(pk=run.pk, status=RunStatus.QUEUED).update(
                 queued_at=now
             ):
-                transaction.on_commit(lambda run=run: _enqueue(run))
+                transaction.on_commit(functools.partial(_enqueue, run))
                 count += 1
     return count
 
@@ -353,13 +415,13 @@ def baseline_scores(*, assignment: Assignment) -> list[tuple[str, float]]:
     runs = (
         BaselineRun.objects.current()
         .filter(baseline__assignment=assignment, status=RunStatus.SCORED)
-        .select_related("baseline")
         .order_by("baseline__name", "-finished_at")
+        .values_list("baseline__name", "public_score")  # not the runs' logs and code
     )
     scores: dict[str, float] = {}
-    for run in runs:
-        if run.public_score is not None:
-            scores.setdefault(run.baseline.name, run.public_score)
+    for name, score in runs:
+        if score is not None:
+            scores.setdefault(name, score)
     return list(scores.items())
 
 
@@ -382,3 +444,167 @@ def baselines_run_missing(
         else:
             runs.append(baseline_run_create(baseline=baseline))
     return runs
+
+
+# --- What course staff do: regrade, override, rerun baselines ----------------------------------
+
+# Heavy columns a regrade neither reads nor needs to load (it resets them with one UPDATE).
+_REGRADE_DEFERRED = ("code", "log", "metrics", "per_class", "confusion_matrix")
+
+
+@dataclass(frozen=True)
+class RegradeOutcome:
+    regrades: list[Regrade]
+    skipped_running: int = 0
+    skipped_cancelled: int = 0
+
+
+@transaction.atomic
+def submissions_regrade(
+    *,
+    assignment: Assignment,
+    submission_ids: Collection[int] | None = None,
+    requested_by: User,
+    now: datetime | None = None,
+) -> RegradeOutcome:
+    """Send submissions back to the queue to be graded again on the assignment's current dataset.
+
+    ``submission_ids=None`` means every submission of the assignment. Each regraded submission
+    gets a ``Regrade`` row holding its previous status, scores and failure; the submission itself
+    is reset to queued and enqueued after commit, exactly like a new one. Running submissions are
+    skipped (their worker holds them; cancel first). Cancelled ones are regraded only when picked
+    by id: "all" means the graded work, not what someone withdrew. The daily limit is untouched:
+    no submission is created and ``created_at`` is kept. An override stays until staff clear it.
+    """
+    now = now or timezone.now()
+    rows = (
+        Submission.objects.select_for_update()
+        .filter(assignment=assignment)
+        .defer(*_REGRADE_DEFERRED)
+        .order_by("pk")
+    )
+    regradable = {RunStatus.SCORED, RunStatus.FAILED, RunStatus.QUEUED}
+    if submission_ids is not None:
+        rows = rows.filter(pk__in=list(submission_ids))
+        regradable.add(RunStatus.CANCELLED)
+    chosen: list[Submission] = []
+    running = cancelled = 0
+    for submission in rows:
+        if submission.status in regradable:
+            chosen.append(submission)
+        elif submission.status == RunStatus.RUNNING:
+            running += 1
+        else:
+            cancelled += 1
+    regrades = Regrade.objects.bulk_create(
+        Regrade(
+            submission=submission,
+            requested_by=requested_by,
+            created_at=now,
+            previous_status=submission.status,
+            previous_failure_reason=submission.failure_reason,
+            previous_public_score=submission.public_score,
+            previous_private_score=submission.private_score,
+            previous_dataset_id=submission.dataset_id,
+        )
+        for submission in chosen
+    )
+    # The rows are locked, so this updates every chosen one; the status filter is the guard.
+    Submission.objects.filter(pk__in=[s.pk for s in chosen], status__in=regradable).update(
+        status=RunStatus.QUEUED,
+        dataset=assignment.dataset_id,
+        failure_reason="",
+        message="Sent back to the queue by course staff to be graded again.",
+        queued_at=now,
+        started_at=None,
+        finished_at=None,
+        worker_id="",
+        device="",
+        lease_expires_at=None,
+        infrastructure_retries=0,
+        public_score=None,
+        private_score=None,
+        per_class=[],
+        confusion_matrix=[],
+        log="",
+        metrics=[],
+    )
+    # The cached leaderboard keeps the old scores until each regraded run is scored again
+    # (``_grade`` invalidates it then).
+    for submission in chosen:
+        submission.assignment = assignment  # _enqueue picks the queue from it
+        # robust: one message the broker refuses must not stop the others (the reconciler
+        # sends it again a minute later).
+        transaction.on_commit(functools.partial(_enqueue, submission), robust=True)
+    return RegradeOutcome(regrades=regrades, skipped_running=running, skipped_cancelled=cancelled)
+
+
+def submission_score_override(
+    *, submission: Submission, score: float, comment: str, user: User, now: datetime | None = None
+) -> Submission:
+    """Replace the submission's score for grading (the grade export), saying why.
+
+    The measured scores stay as they are; leaderboards keep showing them.
+    """
+    comment = comment.strip()
+    if not math.isfinite(score):
+        raise ValidationError({"score": "Enter a finite number."})
+    if not comment:
+        raise ValidationError({"comment": "Say why the score is overridden; the student sees it."})
+    submission.score_override = score
+    submission.override_comment = comment
+    submission.overridden_by = user
+    submission.overridden_at = now or timezone.now()
+    submission.save(
+        update_fields=[
+            "score_override",
+            "override_comment",
+            "overridden_by",
+            "overridden_at",
+            "updated_at",
+        ]
+    )
+    return submission
+
+
+def submission_score_override_clear(*, submission: Submission) -> Submission:
+    """Go back to the measured score."""
+    submission.score_override = None
+    submission.override_comment = ""
+    submission.overridden_by = None
+    submission.overridden_at = None
+    submission.save(
+        update_fields=[
+            "score_override",
+            "override_comment",
+            "overridden_by",
+            "overridden_at",
+            "updated_at",
+        ]
+    )
+    return submission
+
+
+@transaction.atomic
+def baselines_rerun(*, assignment: Assignment) -> list[BaselineRun]:
+    """Queue a fresh run of each of the assignment's baselines (after the dataset changed, say).
+
+    A baseline whose current code already has a queued or running run on the current dataset is
+    left to it: a second run would score the same code on the same data.
+    """
+    in_progress = BaselineRun.objects.filter(
+        baseline=OuterRef("pk"),
+        dataset=OuterRef("assignment__dataset"),
+        code=OuterRef("code"),
+        filename=OuterRef("filename"),
+        status__in=[RunStatus.QUEUED, RunStatus.RUNNING],
+    )
+    # Locked so that a double click cannot queue each baseline twice.
+    baselines = (
+        Baseline.objects.select_for_update(of=("self",))
+        .filter(assignment=assignment)
+        .exclude(Exists(in_progress))
+        .select_related("assignment")
+        .order_by("name")
+    )
+    return [baseline_run_create(baseline=baseline) for baseline in baselines]

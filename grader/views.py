@@ -1,15 +1,37 @@
 from __future__ import annotations
 
+import hashlib
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods
+from django.utils.cache import get_conditional_response
+from django.utils.formats import date_format
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import SafeString
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from grader import access, submissions
-from grader.forms import SubmissionForm
+from courses import services as course_services
+from grader import (
+    access,
+    assignment_overview,
+    forms,
+    history,
+    leaderboards,
+    live,
+    results,
+    staff_selectors,
+    submissions,
+)
+from grader.forms import EditorSubmissionForm, SubmissionForm, SubmittedCode
+from grader.metrics import Direction
 from grader.models import RunStatus, Submission
+from grader.pipeline import CodeInvalid, script_for
+from topdown import charts, fragments
 
 
 @login_required
@@ -18,35 +40,94 @@ def assignment_detail(request: HttpRequest, assignment_slug: str) -> HttpRespons
     course_access, assignment = access.assignment_get_for_user(
         user=request.user, assignment_slug=assignment_slug
     )
-    form = SubmissionForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
-        upload = form.cleaned_data["code_file"]
+    posted = request.method == "POST"
+    via_editor = posted and request.POST.get("via") == "editor"
+    upload_form = SubmissionForm(
+        request.POST if posted and not via_editor else None,
+        request.FILES if posted and not via_editor else None,
+    )
+    editor_form = EditorSubmissionForm(
+        request.POST if via_editor else None, initial={"code": assignment.starter_code}
+    )
+    form, field = (editor_form, "code") if via_editor else (upload_form, "code_file")
+    if posted and form.is_valid():
+        code: SubmittedCode = form.cleaned_data[field]
         try:
             submission = submissions.submission_create(
                 user=request.user,
                 assignment=assignment,
-                filename=upload.name,
-                content=upload.read(),
+                filename=code.filename,
+                content=code.content,
             )
         except submissions.SubmissionRefused as error:
-            form.add_error("code_file", str(error))
+            form.add_error(field, str(error))
         else:
             messages.success(request, "Submitted. Your code is queued for grading.")
             return redirect("submission_detail", submission_id=submission.pk)
+    now = timezone.now()
+    dataset = assignment.dataset
+    left_today = submissions.submissions_left_today(
+        user=request.user, assignment=assignment, now=now
+    )
+    is_closed = assignment.due_at is not None and now > assignment.due_at
+    metric = assignment.metric_spec
+    best = assignment_overview.submission_best_for_user(user=request.user, assignment=assignment)
+    public_test_rows = int(assignment.public_test_mask().sum())
+    recent = assignment_overview.submissions_recent_for_user(
+        user=request.user, assignment=assignment
+    )
     context = {
         "access": course_access,
         "course": course_access.course,
         "assignment": assignment,
-        "form": form,
-        "baselines": submissions.baseline_scores(assignment=assignment),
-        "left_today": submissions.submissions_left_today(
-            user=request.user, assignment=assignment, now=timezone.now()
-        ),
-        "recent": Submission.objects.filter(user=request.user, assignment=assignment)
-        .only("id", "status", "public_score", "failure_reason", "created_at", "filename")
-        .order_by("-created_at")[:20],
+        "metric": metric,
+        "higher_is_better": metric.direction == Direction.HIGHER_IS_BETTER,
+        "pass_threshold_text": results.format_score(metric, assignment.pass_threshold),
+        "dataset": dataset,
+        "summary": assignment_overview.dataset_summary(dataset=dataset),
+        "sample_grid": assignment_overview.dataset_sample_grid(dataset=dataset),
+        "public_test_rows": public_test_rows,
+        "private_test_rows": dataset.n_test - public_test_rows,
+        "upload_form": upload_form,
+        "editor_form": editor_form,
+        "baselines": [
+            (name, results.format_score(metric, score))
+            for name, score in submissions.baseline_scores(assignment=assignment)
+        ],
+        "left_today": left_today,
+        "is_closed": is_closed,
+        "can_submit": course_access.enrolment is not None and not is_closed and left_today != 0,
+        "best": best,
+        "best_score_text": results.format_score(metric, best.public_score if best else None),
+        "recent": [
+            (submission, results.format_score(metric, submission.public_score))
+            for submission in recent
+        ],
+        "draft_key": f"topdown:draft:{request.user.pk}:{assignment.pk}",
     }
     return render(request, "grader/assignment_detail.html", context)
+
+
+@login_required
+@require_GET
+def assignment_samples(request: HttpRequest, assignment_slug: str) -> HttpResponse:
+    """The dataset's sample picture (public training images), for the course's members."""
+    _, assignment = access.assignment_get_for_user(
+        user=request.user, assignment_slug=assignment_slug
+    )
+    grid = assignment_overview.dataset_sample_grid(dataset=assignment.dataset)
+    if grid is None:
+        raise Http404("This dataset's inputs are not images.")
+    etag = f'"{grid.etag}"'
+    # Private: only members may see it. A day's max-age, then the ETag makes revalidation cheap.
+    headers = {"ETag": etag, "Cache-Control": "private, max-age=86400"}
+    not_modified = get_conditional_response(request, etag=etag)
+    if not_modified is not None:
+        for name, value in headers.items():
+            not_modified[name] = value
+        return not_modified
+    png = assignment_overview.dataset_sample_grid_png(dataset=assignment.dataset, grid=grid)
+    return HttpResponse(png, content_type="image/png", headers=headers)
 
 
 @login_required
@@ -56,30 +137,289 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
     )
     assignment = submission.assignment
     metric = assignment.metric_spec
-    baselines = [
-        {
-            "name": name,
-            "score": score,
-            "margin": submission.public_score - score
-            if submission.public_score is not None
-            else None,
-            "beaten": submission.public_score is not None
-            and metric.better(submission.public_score, than=score),
-        }
-        for name, score in submissions.baseline_scores(assignment=assignment)
-    ]
-    class_names = [
-        assignment.dataset.class_name(i) for i in range(len(submission.confusion_matrix))
-    ]
+    baselines = submissions.baseline_scores(assignment=assignment)
+    traceback = results.last_traceback(f"{submission.log}\n{submission.message}")
+    exception = results.exception_line(traceback)
+    margins = results.baseline_margins(
+        metric=metric, score=submission.public_score, baselines=baselines
+    )
     context = {
         "access": course_access,
         "course": course_access.course,
         "assignment": assignment,
         "submission": submission,
         "metric": metric,
-        "baselines": baselines,
-        "in_progress": submission.status in (RunStatus.QUEUED, RunStatus.RUNNING),
-        "class_names": class_names,
-        "confusion_rows": list(zip(class_names, submission.confusion_matrix, strict=True)),
+        "score_text": results.format_score(metric, submission.public_score),
+        "margins": margins,
+        "baseline_markers": [charts.Marker(name, score) for name, score in baselines],
+        "verdict": results.pass_verdict(
+            assignment=assignment, score=submission.public_score, baselines=baselines
+        ),
+        "in_progress": not submission.is_finished,
+        "can_cancel": submission.status in (RunStatus.QUEUED, RunStatus.RUNNING),
+        "result_details": _result_details(submission),
+        "traceback": traceback,
+        "hint": results.failure_hint(
+            run=submission,
+            exception=exception,
+            memory_mb=assignment.memory_mb,
+            wall_seconds=assignment.wall_seconds,
+        ),
+        "message_without_traceback": submission.message.split(results.TRACEBACK_START)[0].strip(),
+        "status_url": reverse("submission_status", args=[submission.pk]),
+        "code_script": _script_or_code(submission),
+        "duration": results.format_duration(submission.started_at, submission.finished_at),
+        "latest_regrade": staff_selectors.regrade_latest(submission=submission),
     }
     return render(request, "grader/submission_detail.html", context)
+
+
+@login_required
+@require_GET
+def submission_status(request: HttpRequest, submission_id: int) -> JsonResponse:
+    """What the submission page polls while a run is queued or running (see grader.live)."""
+    log_from = _offset(request.GET.get("log_from"))
+    row = access.submission_live_row_for_user(
+        user=request.user, submission_id=submission_id, log_from=log_from
+    )
+    data = live.submission_live_status(
+        row=row,
+        log_from=log_from,
+        metrics_from=_offset(request.GET.get("metrics_from")),
+        now=timezone.now(),
+    )
+    response = JsonResponse(data)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _result_details(submission: Submission) -> SafeString:
+    """The charts and tables drawn from the run's figures: from memory when this process has
+    drawn the same figures (they change only when the run is graded again)."""
+    class_names = [
+        submission.assignment.dataset.class_name(i) for i in range(len(submission.confusion_matrix))
+    ]
+    show_curves = submission.is_finished
+    drawn = [
+        submission.confusion_matrix,
+        class_names,
+        submission.per_class,
+        submission.metrics,
+        show_curves,
+    ]
+    key = hashlib.blake2b(json.dumps(drawn).encode(), digest_size=16).digest()
+
+    def context() -> dict[str, object]:
+        return {
+            "per_class": submission.per_class,
+            "confusion_chart": charts.heatmap(
+                submission.confusion_matrix, row_labels=class_names, column_labels=class_names
+            ),
+            "confused_pairs": results.most_confused_pairs(submission.confusion_matrix, class_names),
+            "curves": [
+                (
+                    curve,
+                    charts.line_chart(
+                        [charts.Series(curve.name, curve.points)],
+                        x_label=curve.x_name,
+                        y_label=curve.name,
+                    ),
+                )
+                for curve in results.metric_curves(submission.metrics)
+            ],
+            "show_curves": show_curves,
+        }
+
+    return fragments.render_memoised(
+        "grader/includes/submission_result_details.html", key=key, context=context
+    )
+
+
+def _script_or_code(submission: Submission) -> str:
+    """A notebook as the script the grader ran; the file as it is if it does not convert."""
+    try:
+        script, _ = script_for(code=submission.code, kind=submission.code_kind)
+    except CodeInvalid:
+        return submission.code
+    return script
+
+
+def _offset(value: str | None) -> int:
+    try:
+        return max(0, int(value or 0))
+    except ValueError:
+        return 0
+
+
+@login_required
+@require_POST
+def submission_cancel(request: HttpRequest, submission_id: int) -> HttpResponse:
+    _, submission = access.submission_get_for_user(user=request.user, submission_id=submission_id)
+    try:
+        submissions.submission_cancel(submission=submission, user=request.user)
+    except submissions.SubmissionRefused as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Cancelled.")
+    return redirect(_safe_next(request) or reverse("submission_detail", args=[submission.pk]))
+
+
+def _safe_next(request: HttpRequest) -> str:
+    """Where a form asked to go back to, if it is a page of this site."""
+    target = request.POST.get("next", "")
+    allowed = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if allowed else ""
+
+
+# --- Leaderboard, history and diff -------------------------------------------------------------
+
+LEADERBOARD_ROW = "grader/includes/leaderboard_row.html"
+
+
+def _leaderboard_chart(board: leaderboards.Leaderboard) -> str:
+    split = "private" if board.revealed else "public"
+    return charts.histogram(
+        board.scores,
+        x_label=f"{board.metric.label} ({split} split)",
+        markers=[charts.Marker(name, score) for name, score in board.baselines],
+        highlight=board.viewer_row.score if board.viewer_row else None,
+        title=f"Distribution of students' {board.metric.label.lower()} on the {split} split",
+    )
+
+
+@login_required
+@require_GET
+def assignment_leaderboard(request: HttpRequest, assignment_slug: str) -> HttpResponse:
+    course_access, assignment = access.assignment_get_for_user(
+        user=request.user, assignment_slug=assignment_slug
+    )
+    board = leaderboards.leaderboard_for_assignment(
+        assignment=assignment, viewer=request.user, now=timezone.now(), page=request.GET.get("page")
+    )
+    anonymity_form = None
+    if board.viewer_anonymous is not None:
+        anonymity_form = forms.LeaderboardAnonymityForm(
+            initial={"anonymous": board.viewer_anonymous}
+        )
+    context = {
+        "access": course_access,
+        "course": course_access.course,
+        "assignment": assignment,
+        "board": board,
+        "page_obj": board.page,
+        "rows": fragments.render_fragments(
+            LEADERBOARD_ROW,
+            ({"row": row, "revealed": board.revealed, "pinned": False} for row in board.page),
+        ),
+        "pinned_row": fragments.render_fragment(
+            LEADERBOARD_ROW, row=board.viewer_row, revealed=board.revealed, pinned=True
+        )
+        if board.viewer_row and not board.viewer_row_on_page
+        else "",
+        "distribution": board.distribution,
+        "chart": _leaderboard_chart(board),
+        "anonymity_form": anonymity_form,
+    }
+    return render(request, "grader/leaderboard.html", context)
+
+
+@login_required
+@require_POST
+def assignment_leaderboard_anonymity(request: HttpRequest, assignment_slug: str) -> HttpResponse:
+    _, assignment, enrolment = access.leaderboard_enrolment_get_for_user(
+        user=request.user, assignment_slug=assignment_slug
+    )
+    form = forms.LeaderboardAnonymityForm(request.POST)
+    if form.is_valid():
+        anonymous = form.cleaned_data["anonymous"]
+        course_services.enrolment_anonymity_set(enrolment=enrolment, anonymous=anonymous)
+        messages.success(
+            request,
+            "Other students now see you as an anonymous student."
+            if anonymous
+            else "Other students now see your name.",
+        )
+    return redirect("assignment_leaderboard", assignment_slug=assignment.slug)
+
+
+def _history_chart(
+    numbered: list[tuple[int, Submission]], baselines: list[tuple[str, float]], label: str
+) -> str:
+    points = [
+        (number, submission.public_score)
+        for number, submission in numbered
+        if submission.public_score is not None
+    ]
+    return charts.line_chart(
+        [charts.Series("public split", points)],
+        x_label="submission",
+        y_label=label,
+        title=f"{label} on the public split, submission by submission",
+        markers=[charts.Marker(name, score) for name, score in baselines],
+    )
+
+
+@login_required
+@require_GET
+def assignment_history(request: HttpRequest, assignment_slug: str) -> HttpResponse:
+    course_access, assignment, student = access.assignment_student_get_for_user(
+        user=request.user,
+        assignment_slug=assignment_slug,
+        student_username=request.GET.get("student"),
+    )
+    now = timezone.now()
+    runs = history.submissions_for_history(assignment=assignment, student=student, now=now)
+    numbered = list(zip(range(len(runs), 0, -1), runs, strict=True))
+    choices = [
+        (
+            submission.pk,
+            f"No. {number} · {date_format(timezone.localtime(submission.created_at), 'j M, H:i')}"
+            f" · {submission.filename}",
+        )
+        for number, submission in numbered
+    ]
+    form = forms.SubmissionPairForm(request.GET if "old" in request.GET else None, choices=choices)
+    if form.is_bound and form.is_valid():
+        return redirect(
+            "submission_diff",
+            submission_id=form.cleaned_data["old"],
+            other_id=form.cleaned_data["new"],
+        )
+    baselines = [
+        (name, public) for name, public, _ in leaderboards.baseline_results(assignment=assignment)
+    ]
+    context = {
+        "access": course_access,
+        "course": course_access.course,
+        "assignment": assignment,
+        "student": student,
+        "is_own": student.pk == request.user.pk,
+        "numbered": numbered,
+        "revealed": leaderboards.private_split_revealed(assignment=assignment, now=now),
+        "baselines": baselines,
+        "chart": _history_chart(numbered, baselines, assignment.metric_spec.label),
+        "form": form,
+    }
+    return render(request, "grader/history.html", context)
+
+
+@login_required
+@require_GET
+def submission_diff(request: HttpRequest, submission_id: int, other_id: int) -> HttpResponse:
+    course_access, old, new = access.submission_pair_get_for_user(
+        user=request.user, submission_id=submission_id, other_id=other_id
+    )
+    context = {
+        "access": course_access,
+        "course": course_access.course,
+        "assignment": old.assignment,
+        "student": old.user,
+        "is_own": old.user_id == request.user.pk,
+        "old": old,
+        "new": new,
+        "diff": history.code_diff(old=old, new=new),
+        "layout": "split" if request.GET.get("layout") == "split" else "unified",
+    }
+    return render(request, "grader/submission_diff.html", context)

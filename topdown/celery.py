@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "topdown.settings")
@@ -38,6 +38,12 @@ app.conf.update(
         "prune-worker-heartbeats": {
             "task": "grader.tasks.worker_heartbeats_prune_task",
             "schedule": 3600.0,
+        },
+        # Hourly: each user's digest goes once their last one is a day old (forum.notifications).
+        "send-forum-digests": {"task": "forum.tasks.digests_send_task", "schedule": 3600.0},
+        "index-forum-errors": {
+            "task": "forum.tasks.error_occurrences_index_task",
+            "schedule": 60.0,
         },
     },
 )
@@ -92,3 +98,12 @@ def _sweep_stale_job_folders(**_: object) -> None:
         return
     if removed:
         logging.getLogger(__name__).info("removed %d stale job folder(s)", len(removed))
+
+
+@worker_process_shutdown.connect
+@worker_shutdown.connect
+def _destroy_warm_sandbox(**_: object) -> None:
+    """A pool process may exit without Python's exit handlers: take its waiting sandbox along."""
+    from workers.sandbox import warm_start_shutdown
+
+    warm_start_shutdown(timeout=10)

@@ -223,6 +223,14 @@ GRADER_MAX_INFRASTRUCTURE_RETRIES = int(os.environ.get("GRADER_MAX_INFRASTRUCTUR
 # Caps on what students can post.
 ANSWER_TEXT_MAX_LENGTH = 5000
 
+# Forum. Accounts younger than FORUM_NEW_ACCOUNT_DAYS are rate limited (staff never are).
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")  # links in emails
+FORUM_POST_MAX_CHARS = int(os.environ.get("FORUM_POST_MAX_CHARS", "20000"))
+FORUM_NEW_ACCOUNT_DAYS = int(os.environ.get("FORUM_NEW_ACCOUNT_DAYS", "3"))
+FORUM_NEW_ACCOUNT_POSTS_PER_MINUTE = int(os.environ.get("FORUM_NEW_ACCOUNT_POSTS_PER_MINUTE", "2"))
+FORUM_NEW_ACCOUNT_LINKS_PER_POST = int(os.environ.get("FORUM_NEW_ACCOUNT_LINKS_PER_POST", "2"))
+FORUM_POSTS_PER_MINUTE = int(os.environ.get("FORUM_POSTS_PER_MINUTE", "10"))
+
 TOPDOWN_VERSION = "0.1.0"
 
 LOGGING = {

@@ -10,5 +10,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("", include("grader.urls")),
+    path("", include("forum.urls")),
     path("", include("courses.urls")),
 ]

@@ -225,6 +225,47 @@ def create_job_cgroups(
     return _create_v1(name, memory_bytes, pids_max, own, _v1_mounts(info))
 
 
+def remove_job_cgroups(
+    name: str,
+    *,
+    root: Path = CGROUP_ROOT,
+    proc_self_cgroup: str | None = None,
+    mountinfo: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Remove the groups ``create_job_cgroups(name)`` made, after killing anything left in them:
+    those of a job whose worker died before it could (``sweep_stale_job_folders``). Returns the
+    problems, if any; groups that do not exist are fine."""
+    own = _own_cgroup_paths(
+        _read(Path("/proc/self/cgroup")) if proc_self_cgroup is None else proc_self_cgroup
+    )
+    info = _read(Path("/proc/self/mountinfo")) if mountinfo is None else mountinfo
+    child = f"{PREFIX}{name}"
+    if (root / "cgroup.controllers").exists():
+        env = os.environ if environ is None else environ
+        delegated = env.get("TOPDOWN_CGROUP_PARENT")
+        mount_root = next((m for point, m in _v2_mounts(info) if point == root), "/")
+        parent = Path(delegated) if delegated else _join(root, mount_root, own.get("", "/"))
+        folder = parent / child
+        groups = JobCgroups(version=2, memory=folder, pids=folder, cpu=folder)
+    else:
+        found: dict[str, Path] = {}
+        for controller, (mount_point, mount_root) in _v1_mounts(info).items():
+            if controller in ("memory", "pids", "cpuacct") and controller in own:
+                found[controller] = _join(mount_point, mount_root, own[controller]) / child
+        groups = JobCgroups(
+            version=1, memory=found.get("memory"), pids=found.get("pids"), cpu=found.get("cpuacct")
+        )
+    groups.memory, groups.pids, groups.cpu = (
+        path if path is not None and path.is_dir() else None
+        for path in (groups.memory, groups.pids, groups.cpu)
+    )
+    if not groups.dirs:
+        return []
+    groups.kill_all()
+    return groups.remove()
+
+
 def _create_v1(
     name: str,
     memory_bytes: int | None,

@@ -29,6 +29,7 @@ class Outcome(enum.StrEnum):
     MEMORY = "memory"
     CRASHED = "crashed"
     INFRASTRUCTURE = "infrastructure"
+    CANCELLED = "cancelled"  # the caller asked to stop it
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,8 @@ class JobResult:
 
     ``output_dir`` holds what the job saved (``predictions.npy``); it stays until ``cleanup()``.
     ``degraded`` is true when the job ran without the namespace sandbox; ``warnings`` lists,
-    for the operator, every limit that was weaker than asked.
+    for the operator, every limit that was weaker than asked. ``warm_start`` is true when the
+    job ran in a sandbox launched before it came (``workers.sandbox``, "Warm start").
     """
 
     job_id: str
@@ -175,6 +177,7 @@ class JobResult:
     uid: int | None = None
     warnings: list[str] = field(default_factory=list)
     job_dir: Path | None = None
+    warm_start: bool = False
 
     @property
     def signal_name(self) -> str | None:
@@ -211,4 +214,5 @@ class JobResult:
             "message": self.message,
             "uid": self.uid,
             "warnings": list(self.warnings),
+            "warm_start": self.warm_start,
         }

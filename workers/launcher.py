@@ -1,4 +1,8 @@
-"""The first process of every sandboxed job: confine yourself, then become the job.
+"""The first process of a job in the fallback sandbox (no namespaces): confine, then become it.
+
+The bubblewrap backend does without it: there ``sh``, ``prlimit`` and ``setpriv`` do the same
+steps around bubblewrap, with no Python before the job's own (see ``workers.sandbox``). The
+fallback still starts this file, and the worker uses its ``kill-uid`` command.
 
 The worker is threaded, so it never runs Python between ``fork`` and ``exec`` (no
 ``preexec_fn``). It starts this file instead, as ``python -I -S launcher.py launch ...``
@@ -12,21 +16,20 @@ in about 10 ms). ``python -m workers.launcher`` works too. In order, the launche
    core dumps off, processes (per uid, so only with a job uid of its own) and, for CPU jobs
    without a memory cgroup only, the address space (it breaks CUDA);
 4. makes sure it leads its own session, so the job is one process group;
-5. executes bubblewrap, or in the fallback drops to the job's uid, loads the seccomp filter of
-   ``workers.seccomp`` (bubblewrap loads it itself) and executes the job.
+5. drops to the job's uid, loads the seccomp filter of ``workers.seccomp`` and executes the job.
 
 Who the job runs as. When the worker is root, each job gets a uid of its own from an unused
 range (``workers.sandbox`` leases one per job): nothing else on the machine runs as it, so the
 job can signal or read nothing but itself, ``RLIMIT_NPROC`` counts its processes exactly, and
-leftovers can be found by uid. bubblewrap then runs privileged, without a user namespace: it
-builds the mounts as root (the interpreter lives under ``/root/.pyenv``, which no other uid can
-traverse, but it is bind-mounted at the same path inside, where its parents are ``0755``), keeps
-only CAP_SETUID/CAP_SETGID, and runs ``launcher.py drop`` inside the sandbox, which switches to
-the job uid (losing those last capabilities for good) and executes the job under
-``no_new_privs``. A user namespace with ``--uid`` would only have renamed root: outside, the job
-would still be uid 0, which RLIMIT_NPROC ignores. When the worker is not root, bubblewrap runs
-unprivileged in a user namespace (``--disable-userns``) as the worker's own uid, and the pids
-cgroup caps the processes.
+leftovers can be found by uid. Under bubblewrap, it then runs privileged, without a user
+namespace: it builds the mounts as root (the interpreter lives under ``/root/.pyenv``, which no
+other uid can traverse, but it is bind-mounted at the same path inside, where its parents are
+``0755``), keeps only CAP_SETUID/CAP_SETGID, and ``setpriv`` inside the sandbox switches to the
+job uid (losing those last capabilities for good) under ``no_new_privs``. A user namespace with
+``--uid`` would only have renamed root: outside, the job would still be uid 0, which
+RLIMIT_NPROC ignores. When the worker is not root, bubblewrap runs unprivileged in a user
+namespace (``--disable-userns``) as the worker's own uid, and the pids cgroup caps the
+processes.
 
 Failures before the job starts are reported on the status fd as one line,
 ``launcher-error: <reason>``, and exit with status 71: the parent calls that infrastructure.
@@ -187,34 +190,6 @@ def launch(config: LaunchConfig) -> None:
     os.execve(config.argv[0], config.argv, env)  # noqa: S606 - no shell, on purpose
 
 
-def drop_and_exec(args: list[str]) -> None:
-    """Inside the sandbox: ``drop UID GID STATUS_FD CWD -- program args`` (``-`` for UID/GID
-    keeps the current ids). The status fd is where a failure is reported; the job never
-    inherits it. The work folder belongs to the job's uid, so it is entered after the switch."""
-    uid, gid, status_fd, cwd, separator, *argv = args
-    if separator != "--" or not argv:
-        raise ValueError("usage: drop UID GID STATUS_FD CWD -- program [args]")
-    fd = int(status_fd)
-    close_inherited_fds((0, 1, 2, fd) if fd >= 0 else (0, 1, 2))
-    if uid != "-":
-        drop_privileges(int(uid), int(gid))
-    os.chdir(cwd)
-    if not _has_no_new_privs():
-        no_new_privileges()
-    if fd >= 0:
-        os.set_inheritable(fd, False)
-    env = {key: value for key, value in os.environ.items() if key != "PWD"}  # bwrap's own
-    os.execve(argv[0], argv, env)  # noqa: S606 - no shell, on purpose
-
-
-def _has_no_new_privs() -> bool:
-    try:
-        with open("/proc/self/status") as handle:
-            return any(line.split() == ["NoNewPrivs:", "1"] for line in handle)
-    except OSError:
-        return False
-
-
 def kill_uid(uid: int) -> None:
     """Become ``uid`` and SIGKILL every process it has: the sweep when there is no cgroup."""
     import signal
@@ -250,17 +225,10 @@ def main(argv: list[str]) -> int:
         except BaseException as error:  # every failure must reach the parent
             report_failure(status_fd, f"{type(error).__name__}: {error}")
         return EXIT_LAUNCHER_FAILED
-    if command == "drop":
-        try:
-            drop_and_exec(args)
-        except BaseException as error:
-            status_fd = int(args[2]) if len(args) > 2 and args[2].lstrip("-").isdigit() else -1
-            report_failure(status_fd, f"{type(error).__name__}: {error}")
-        return EXIT_LAUNCHER_FAILED
     if command == "kill-uid" and len(args) == 1:
         kill_uid(int(args[0]))
         return 0
-    sys.stderr.write("usage: launcher.py launch|drop|kill-uid ...\n")
+    sys.stderr.write("usage: launcher.py launch|kill-uid ...\n")
     return 2
 
 

@@ -419,8 +419,9 @@ def test_course_page_query_count_does_not_grow_with_chapters(
 
 def test_chapter_page_query_count(client_for, big_course, django_assert_num_queries):
     client = client_for(big_course.student)
-    # user, enrolment+course, chapter, chapters+questionnaires, attempts, assignments
-    with django_assert_num_queries(6):
+    # user, enrolment+course, chapter, chapters+questionnaires, attempts, assignments, and the
+    # forum's thread count for "Discuss this"
+    with django_assert_num_queries(7):
         assert client.get(urls(big_course)["chapter"]).status_code == 200
 
 
@@ -432,8 +433,9 @@ def test_questionnaire_page_query_count_does_not_grow_with_questions(
         choice_question(questionnaire, kind="single", correct=[True, False, False])
     client = client_for(big_course.student)
     client.post(urls(big_course)["questionnaire"], {"save": "1"})
-    # user, enrolment+course, questionnaire, questions, choices, attempts, draft answers
-    with django_assert_num_queries(7):
+    # user, enrolment+course, questionnaire, questions, choices, attempts, draft answers, and
+    # the forum's thread counts per question for "Discuss these questions"
+    with django_assert_num_queries(8):
         assert client.get(urls(big_course)["questionnaire"]).status_code == 200
 
 

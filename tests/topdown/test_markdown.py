@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import uuid
 from html.parser import HTMLParser
 
 import pytest
 
+from topdown import markdown
 from topdown.markdown import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, render_markdown
 
 XSS_PAYLOADS = [
@@ -107,3 +109,36 @@ def test_tables_and_emphasis():
 
 def test_empty_text_renders_nothing():
     assert render_markdown("") == ""
+
+
+def test_long_code_is_highlighted_once_and_kept_by_its_content(monkeypatch):
+    calls = []
+    highlight = markdown._highlight
+    monkeypatch.setattr(
+        markdown, "_highlight", lambda *args: calls.append(args[0]) or highlight(*args)
+    )
+    # New code on every run: the shared cache outlives the test.
+    code = f"run = {uuid.uuid4().hex!r}\n" + "total += 1  # <step>\n" * 200
+    assert len(code) > markdown.SHARED_FROM_CHARS
+
+    first = markdown.highlight_code(code)
+    again = markdown.highlight_code(code)
+    other = markdown.highlight_code(code + "print(total)\n")
+
+    assert first == again == highlight(code, "python", "")
+    assert "# &lt;step&gt;" in first
+    assert "print" in other and "print" not in first
+    assert len(calls) == 2
+
+
+def test_short_code_is_highlighted_once_per_process(monkeypatch):
+    markdown._highlight_snippet.cache_clear()
+    calls = []
+    highlight = markdown._highlight
+    monkeypatch.setattr(
+        markdown, "_highlight", lambda *args: calls.append(args[0]) or highlight(*args)
+    )
+
+    assert markdown.highlight_code("x = 1 < 2\n") == markdown.highlight_code("x = 1 < 2\n")
+    assert "&lt;" in markdown.highlight_code("x = 1 < 2\n")
+    assert len(calls) == 1

@@ -15,7 +15,7 @@ import pytest
 
 from workers.cgroups import create_job_cgroups
 from workers.jobs import JobResult, JobSpec, Limits
-from workers.sandbox import run_job
+from workers.sandbox import run_job, warm_start_prepare, warm_start_shutdown, warm_start_wait
 
 SMALL = {"wall_seconds": 10, "memory_mb": 256, "processes": 16, "disk_mb": 64}
 
@@ -47,8 +47,10 @@ def processes_are_capped() -> bool:
     return groups.pids is not None
 
 
-def job_processes(marker: str) -> list[int]:
-    """Pids of live processes whose command line mentions ``marker`` (not zombies)."""
+def job_processes(marker: str, uid: int | None = None) -> list[int]:
+    """Pids of live processes (not zombies) whose command line mentions ``marker``, or that run
+    as ``uid``. A warm job's interpreter was started before its entrypoint was known, so only
+    its uid finds it."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -56,11 +58,20 @@ def job_processes(marker: str) -> list[int]:
         try:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
             state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            status = Path(f"/proc/{entry}/status").read_text()
         except OSError:
             continue
-        if marker.encode() in cmdline and state != "Z":
+        real_uid = int(status.split("\nUid:", 1)[1].split()[0])
+        if (marker.encode() in cmdline or real_uid == uid) and state != "Z":
             found.append(int(entry))
     return found
+
+
+@pytest.fixture
+def no_warm_sandbox() -> Iterator[None]:
+    """No warm sandbox of an earlier test waits (or is being started) in the jobs folder."""
+    warm_start_shutdown()
+    yield
 
 
 @pytest.fixture
@@ -79,8 +90,11 @@ def run(jobs_root: Path) -> Iterator[Callable[..., JobResult]]:
         gpu_index: int | None = None,
         on_log: Callable[[str], None] | None = None,
         on_metric: Callable[[dict[str, Any]], None] | None = None,
+        warm_start: bool | None = None,
         **limits: Any,
     ) -> JobResult:
+        """``warm_start=True`` first has a warm sandbox for these limits wait for the job, and
+        checks the job ran in it; ``False`` starts it cold; ``None`` leaves it to the engine."""
         job_id = f"job_{uuid.uuid4().hex[:12]}"
         entrypoint = f"{job_id}.py"
         spec = JobSpec(
@@ -92,14 +106,20 @@ def run(jobs_root: Path) -> Iterator[Callable[..., JobResult]]:
             device=device,  # type: ignore[arg-type]
             gpu_index=gpu_index,
         )
+        if warm_start:
+            warm_start_prepare(spec.limits, jobs_root=jobs_root)
+            assert warm_start_wait(spec.limits, jobs_root=jobs_root), "no warm sandbox started"
         result = run_job(
             spec,
             backend=backend,  # type: ignore[arg-type]
             jobs_root=jobs_root,
             on_log=on_log,
             on_metric=on_metric,
+            warm_start=warm_start,
         )
         results.append(result)
+        if warm_start is not None:
+            assert result.warm_start is warm_start, result.message
         return result
 
     yield run_code

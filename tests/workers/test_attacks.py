@@ -29,8 +29,13 @@ def outputs(log: str) -> dict[str, str]:
     return json.loads(log.strip().splitlines()[-1])
 
 
-def test_a_memory_bomb_is_stopped_at_the_memory_limit(run):
-    result = run("chunks = []\nwhile True:\n    chunks.append(b'x' * 10_000_000)\n", memory_mb=256)
+@pytest.mark.parametrize("warm_start", [False, True], ids=["cold", "warm"])
+def test_a_memory_bomb_is_stopped_at_the_memory_limit(run, warm_start):
+    result = run(
+        "chunks = []\nwhile True:\n    chunks.append(b'x' * 10_000_000)\n",
+        memory_mb=256,
+        warm_start=warm_start,
+    )
 
     assert result.outcome is Outcome.MEMORY
     assert result.message == "Ran out of memory (limit 256 MB)."
@@ -51,20 +56,26 @@ def test_filling_dev_shm_counts_against_the_memory_limit(run):
 
 
 @pytest.mark.skipif(not processes_are_capped(), reason="nothing here would cap a fork bomb")
-def test_a_fork_bomb_is_contained_and_leaves_nothing_behind(run):
+@pytest.mark.parametrize("warm_start", [False, True], ids=["cold", "warm"])
+def test_a_fork_bomb_is_contained_and_leaves_nothing_behind(run, warm_start):
     result = run(
         "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
         processes=16,
         wall_seconds=3,
+        warm_start=warm_start,
     )
 
     assert result.outcome in (Outcome.TIMEOUT, Outcome.CRASHED)
-    assert job_processes(result.job_id) == []
+    assert job_processes(result.job_id, result.uid) == []
     assert subprocess.run(["true"], check=False).returncode == 0  # the machine can still fork
 
 
-@pytest.mark.parametrize("backend", ["bwrap", "fallback"])
-def test_a_double_forked_daemon_does_not_outlive_its_job(run, backend):
+@pytest.mark.parametrize(
+    ("backend", "warm_start"),
+    [("bwrap", False), ("bwrap", True), ("fallback", None)],
+    ids=["bwrap-cold", "bwrap-warm", "fallback"],
+)
+def test_a_double_forked_daemon_does_not_outlive_its_job(run, backend, warm_start):
     result = run(
         "import os, time\n"
         "if os.fork() == 0:\n"
@@ -75,11 +86,12 @@ def test_a_double_forked_daemon_does_not_outlive_its_job(run, backend):
         "time.sleep(0.3)\n"
         "print('parent leaves')\n",
         backend=backend,
+        warm_start=warm_start,
     )
 
     assert result.outcome is Outcome.COMPLETED, result.message
     assert result.log == "parent leaves\n"
-    assert job_processes(result.job_id) == []
+    assert job_processes(result.job_id, result.uid) == []
     assert not [warning for warning in result.warnings if "surviv" in warning]
 
 
@@ -114,7 +126,8 @@ def listeners() -> Iterator[tuple[int, str]]:
     folder.rmdir()
 
 
-def test_the_network_and_local_sockets_are_out_of_reach(run, listeners):
+@pytest.mark.parametrize("warm_start", [False, True], ids=["cold", "warm"])
+def test_the_network_and_local_sockets_are_out_of_reach(run, listeners, warm_start):
     port, unix_path = listeners
     socket.create_connection(("127.0.0.1", port), timeout=2).close()  # reachable from here
     targets = {
@@ -142,7 +155,8 @@ def test_the_network_and_local_sockets_are_out_of_reach(run, listeners):
         "        found[path] = 'CONNECTED'\n"
         "    except OSError as error:\n"
         "        found[path] = type(error).__name__\n"
-        "print(json.dumps(found))\n"
+        "print(json.dumps(found))\n",
+        warm_start=warm_start,
     )
 
     assert result.outcome is Outcome.COMPLETED, result.message
@@ -151,7 +165,8 @@ def test_the_network_and_local_sockets_are_out_of_reach(run, listeners):
     assert "CONNECTED" not in found.values(), found
 
 
-def test_files_outside_the_sandbox_cannot_be_read(run, jobs_root, monkeypatch):
+@pytest.mark.parametrize("warm_start", [False, True], ids=["cold", "warm"])
+def test_files_outside_the_sandbox_cannot_be_read(run, jobs_root, monkeypatch, warm_start):
     monkeypatch.setenv("TOPDOWN_TEST_SECRET", "hidden-labels-s3cret")
     elsewhere = Path(tempfile.mkdtemp(prefix="topdown-hidden-"))
     elsewhere.chmod(0o755)
@@ -190,7 +205,8 @@ def test_files_outside_the_sandbox_cannot_be_read(run, jobs_root, monkeypatch):
             "        except OSError:\n"
             "            pass\n"
             "found['cmdlines'] = commands\n"
-            "print(json.dumps(found))\n"
+            "print(json.dumps(found))\n",
+            warm_start=warm_start,
         )
     finally:
         labels.unlink()
@@ -230,16 +246,19 @@ def test_signalling_everything_or_the_parent_does_not_reach_the_worker(run):
     assert result.log.splitlines()[-1] == "still here"
 
 
-def test_files_planted_in_tmp_and_dev_shm_do_not_reach_the_next_job(run):
+@pytest.mark.parametrize("warm_start", [False, True], ids=["cold", "warm"])
+def test_files_planted_in_tmp_and_dev_shm_do_not_reach_the_next_job(run, warm_start):
     token = os.urandom(6).hex()
     planting = run(
         f"for folder in ('/tmp', '/dev/shm'):\n"
         f"    open(f'{{folder}}/planted-{token}', 'w').write('from the previous job')\n"
-        "print('planted')\n"
+        "print('planted')\n",
+        warm_start=warm_start,
     )
     looking = run(
         "import os\n"
-        f"print([os.path.exists(f'{{f}}/planted-{token}') for f in ('/tmp', '/dev/shm')])\n"
+        f"print([os.path.exists(f'{{f}}/planted-{token}') for f in ('/tmp', '/dev/shm')])\n",
+        warm_start=warm_start,
     )
 
     assert planting.outcome is Outcome.COMPLETED and planting.log == "planted\n"
@@ -248,7 +267,8 @@ def test_files_planted_in_tmp_and_dev_shm_do_not_reach_the_next_job(run):
     assert not any(Path(f"{f}/planted-{token}").exists() for f in ("/tmp", "/dev/shm"))
 
 
-def test_no_privilege_can_be_regained(run):
+@pytest.mark.parametrize("warm_start", [False, True], ids=["cold", "warm"])
+def test_no_privilege_can_be_regained(run, warm_start):
     result = run(
         "import ctypes, os, subprocess\n"
         "print('uid', os.getuid(), os.geteuid())\n"
@@ -261,7 +281,8 @@ def test_no_privilege_can_be_regained(run):
         "print('unshare', unshare.returncode)\n"
         "libc = ctypes.CDLL(None, use_errno=True)\n"
         "print('userns', libc.unshare(0x10000000), ctypes.get_errno())\n"
-        "print('fds', sorted(int(fd) for fd in os.listdir('/proc/self/fd')))\n"
+        "print('fds', sorted(int(fd) for fd in os.listdir('/proc/self/fd')))\n",
+        warm_start=warm_start,
     )
 
     assert result.outcome is Outcome.COMPLETED, result.message

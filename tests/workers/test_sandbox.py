@@ -13,11 +13,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.workers.conftest import job_processes
+from tests.workers.conftest import SMALL, job_processes
 from workers import sandbox
-from workers.jobs import JobSpec, Outcome
+from workers.cgroups import create_job_cgroups
+from workers.jobs import JobSpec, Limits, Outcome
 from workers.predictions import read_predictions
-from workers.sandbox import SandboxUnavailable, run_job, sweep_stale_job_folders
+from workers.sandbox import (
+    SandboxUnavailable,
+    run_job,
+    sweep_stale_job_folders,
+    warm_start_prepare,
+    warm_start_wait,
+)
 
 ALLOWED_ENV = {
     "PATH",
@@ -93,7 +100,7 @@ def test_sleeping_past_the_wall_clock_is_stopped_at_the_limit(run):
     assert result.message == "Stopped after 2 s: the time limit."
     assert 2.0 <= result.duration_s < 3.5
     assert result.log == "sleeping\n"
-    assert job_processes(result.job_id) == []
+    assert job_processes(result.job_id, result.uid) == []
 
 
 def test_spinning_past_the_cpu_limit_is_a_timeout(run):
@@ -222,7 +229,10 @@ def test_a_task_file_only_root_can_read_is_still_readable_by_the_job(run, task_f
     assert result.log == "[0, 1, 0, 1]\n"
 
 
-def test_an_interrupted_run_kills_the_job_and_removes_its_folder(run, jobs_root):
+@pytest.mark.parametrize("warm_start", [False, True], ids=["cold", "warm"])
+def test_an_interrupted_run_kills_the_job_and_removes_its_folder(
+    run, jobs_root, no_warm_sandbox, warm_start
+):
     class WorkerShutdown(BaseException):
         pass
 
@@ -232,13 +242,23 @@ def test_an_interrupted_run_kills_the_job_and_removes_its_folder(run, jobs_root)
         seen.append(line)
         raise WorkerShutdown
 
+    if warm_start:  # its folder is there before the job comes, then goes with the job
+        limits = Limits(**SMALL)
+        warm_start_prepare(limits, jobs_root=jobs_root)
+        assert warm_start_wait(limits, jobs_root=jobs_root)
     before = set(jobs_root.iterdir())
     with pytest.raises(WorkerShutdown):
-        run("import sys, time\nprint(sys.argv[0], flush=True)\ntime.sleep(60)\n", on_log=interrupt)
+        run(
+            "import os, sys, time\nprint(sys.argv[0], os.getuid(), flush=True)\ntime.sleep(60)\n",
+            on_log=interrupt,
+            warm_start=warm_start,
+        )
 
     assert seen and seen[0].startswith("job_")
-    assert set(jobs_root.iterdir()) == before
-    assert job_processes(seen[0]) == []
+    after = set(jobs_root.iterdir())
+    assert after <= before and len(before - after) == (1 if warm_start else 0)
+    entrypoint, uid = seen[0].split()
+    assert job_processes(entrypoint, int(uid)) == []
 
 
 def test_jobs_run_side_by_side_from_worker_threads(run):
@@ -269,19 +289,60 @@ def test_a_launcher_failure_is_an_infrastructure_outcome(run, monkeypatch, tmp_p
         groups, warnings = real_create(name, **limits)
         assert groups is not None and groups.pids is not None
         replaced.append(groups.pids)
-        groups.pids = tmp_path / "vanished"  # the launcher cannot join it
+        groups.pids = tmp_path / "vanished"  # the launch step (sh) cannot join it
         return groups, warnings
 
     monkeypatch.setattr(sandbox, "create_job_cgroups", broken_cgroups)
     try:
-        result = run("print('never runs')\n")
+        result = run("print('never runs')\n", warm_start=False)
     finally:
         for folder in replaced:
             folder.rmdir()
 
     assert result.outcome is Outcome.INFRASTRUCTURE
-    assert result.message.startswith("The sandbox could not run the job: FileNotFoundError")
+    assert result.message.startswith(
+        f"The sandbox could not run the job: cannot join the job's cgroup {tmp_path}/vanished/"
+    )
     assert "never runs" not in result.log
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="setpriv switches uid only for a root worker")
+def test_a_failed_switch_to_the_job_uid_is_an_infrastructure_outcome(run, monkeypatch):
+    # Without CAP_SETUID/CAP_SETGID left in the sandbox, setpriv cannot become the job's uid.
+    monkeypatch.setattr(sandbox, "SANDBOX_CAPABILITIES", ())
+    result = run("print('never runs')\n", warm_start=False)
+
+    assert result.outcome is Outcome.INFRASTRUCTURE
+    assert result.message.startswith("The sandbox could not run the job: the job did not start: ")
+    assert "setpriv: " in result.message and "Operation not permitted" in result.message
+    assert "never runs" not in result.log
+
+
+def test_an_rlimit_the_kernel_refuses_is_an_infrastructure_outcome(run):
+    result = run("print('never runs')\n", open_files=1 << 30, warm_start=False)  # > nr_open
+
+    assert result.outcome is Outcome.INFRASTRUCTURE
+    assert result.message.startswith("The sandbox could not run the job: prlimit: ")
+    assert "NOFILE" in result.message
+
+
+def test_without_setpriv_or_prlimit_bubblewrap_is_refused_and_auto_falls_back(
+    jobs_root, monkeypatch
+):
+    real_tool = sandbox.system_tool
+    monkeypatch.setattr(
+        sandbox, "system_tool", lambda name: None if name == "setpriv" else real_tool(name)
+    )
+    monkeypatch.setattr(sandbox, "_detected", None)
+    spec = JobSpec(job_id="no-setpriv", files={"main.py": b"print('ran')\n"})
+
+    with pytest.raises(SandboxUnavailable, match=r"setpriv \(util-linux\) not found"):
+        run_job(spec, backend="bwrap", jobs_root=jobs_root)
+    status = sandbox.detect_backend(jobs_root=jobs_root)
+    monkeypatch.setattr(sandbox, "_detected", None)  # the next test detects again
+
+    assert status.backend == "fallback"
+    assert "setpriv (util-linux) not found" in status.reason
 
 
 def test_a_bubblewrap_that_cannot_set_up_is_an_infrastructure_outcome(run, monkeypatch, tmp_path):
@@ -330,7 +391,7 @@ def test_without_cgroups_a_fork_bomb_is_still_contained(run, monkeypatch):
 
     assert result.uid is not None
     assert result.outcome in (Outcome.TIMEOUT, Outcome.CRASHED)
-    assert job_processes(result.job_id) == []
+    assert job_processes(result.job_id, result.uid) == []
 
 
 def test_the_fallback_backend_runs_the_job_but_says_it_is_degraded(run, task_files):
@@ -403,6 +464,24 @@ def test_a_gpu_job_sees_only_its_gpu(run):
     assert result.device == "cuda"
     assert result.log.startswith("cuda ") and "nvidia0" in result.log
     assert result.log.splitlines()[-1] == "0 0 1"
+
+
+def test_the_cgroups_of_a_folder_left_by_a_dead_worker_go_with_it(tmp_path):
+    root = tmp_path / "jobs"
+    root.mkdir(mode=0o711)
+    stale = root / f"dead{os.urandom(8).hex()}"
+    (stale / "work").mkdir(parents=True)
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    groups, _ = create_job_cgroups(stale.name, memory_bytes=64 * 1024 * 1024, pids_max=4)
+    if groups is None:
+        pytest.skip("no cgroups here")
+    assert all(folder.is_dir() for folder in groups.dirs)
+
+    removed = sweep_stale_job_folders(root, older_than_seconds=600)
+
+    assert removed == [stale]
+    assert not any(folder.exists() for folder in groups.dirs)
 
 
 def test_folders_left_by_a_dead_worker_are_swept_but_running_jobs_are_not(tmp_path):

@@ -1,0 +1,25 @@
+"""The GIN index behind forum search, on PostgreSQL only: SQLite (the embedded set-up) searches
+with icontains and has no such index type."""
+
+from django.db import migrations
+
+INDEX = "forum_post_search"
+
+
+def create_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(
+            f"CREATE INDEX IF NOT EXISTS {INDEX} ON forum_post USING gin (search_vector)"
+        )
+
+
+def drop_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(f"DROP INDEX IF EXISTS {INDEX}")
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [("forum", "0001_initial")]
+
+    operations = [migrations.RunPython(create_index, drop_index, elidable=False)]

@@ -1,0 +1,428 @@
+"""Read-side queries for the forum. Each owns its joins, so a page makes a fixed number of queries
+whatever the number of threads or posts on it."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.urls import reverse
+
+from accounts.models import User
+from courses.models import STAFF_ROLES, Chapter, Course, Enrolment, Questionnaire
+from forum.access import ThreadAccess, post_content_visible
+from forum.models import (
+    Category,
+    CategoryVisit,
+    ErrorOccurrence,
+    Flag,
+    Notification,
+    Post,
+    PostLike,
+    PostRevision,
+    SubmissionReport,
+    Thread,
+    ThreadRead,
+    Watch,
+)
+from grader.models import Assignment
+
+THREADS_PER_PAGE = 30
+POSTS_PER_PAGE = 20
+NOTIFICATIONS_PER_PAGE = 30
+
+
+# --- The course's forum -------------------------------------------------------------------------
+
+
+@dataclass
+class CategoryRow:
+    category: Category
+    thread_count: int = 0
+    unread_count: int = 0
+    last_posted_at: datetime | None = None
+    watching: bool = False
+
+
+def _visible_threads(threads: QuerySet[Thread], *, is_staff: bool) -> QuerySet[Thread]:
+    return threads if is_staff else threads.filter(is_hidden=False)
+
+
+def categories_for_forum(*, course: Course, user: User, is_staff: bool) -> list[CategoryRow]:
+    """The general category, then one per chapter in the course's order, with counts and what
+    is new to ``user`` (four queries)."""
+    categories = list(
+        Category.objects.filter(course=course)
+        .select_related("chapter")
+        .order_by("-kind", "chapter__position", "chapter_id")  # "general" sorts after "chapter"
+    )
+    rows = {category.pk: CategoryRow(category=category) for category in categories}
+    threads = _visible_threads(Thread.objects.filter(course=course), is_staff=is_staff)
+    for category_id, count, last in (
+        threads.order_by()
+        .values("category")
+        .annotate(n=Count("id"), last=Max("last_posted_at"))
+        .values_list("category", "n", "last")
+    ):
+        rows[category_id].thread_count, rows[category_id].last_posted_at = count, last
+    # New to the user: active since their last visit of the category, and not read to the end.
+    visits = dict(
+        CategoryVisit.objects.filter(user=user, category__course=course).values_list(
+            "category_id", "previous_visited_at"
+        )
+    )
+    read_to_end = ThreadRead.objects.filter(
+        user=user, thread=OuterRef("pk"), last_read_number__gte=OuterRef("post_count")
+    )
+    unread = threads.exclude(Exists(read_to_end))
+    conditions = [
+        Q(category_id=category_id, last_posted_at__gt=since or user.date_joined)
+        for category_id, since in visits.items()
+    ]
+    others = Q(last_posted_at__gt=user.date_joined) & ~Q(category_id__in=list(visits))
+    condition = others
+    for extra in conditions:
+        condition |= extra
+    for category_id, count in (
+        unread.filter(condition)
+        .order_by()
+        .values("category")
+        .annotate(n=Count("id"))
+        .values_list("category", "n")
+    ):
+        rows[category_id].unread_count = count
+    for category_id in Watch.objects.filter(user=user, category__course=course).values_list(
+        "category_id", flat=True
+    ):
+        rows[category_id].watching = True
+    return list(rows.values())
+
+
+@dataclass
+class ThreadRow:
+    thread: Thread
+    # Posts not seen yet: every post of a thread never opened, else those after the last read.
+    new_posts: int
+    is_new: bool  # never opened, and started since the last visit
+    links: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ThreadListing:
+    page: Page
+    rows: list[ThreadRow]
+
+
+def threads_for_category(
+    *,
+    category: Category,
+    user: User,
+    is_staff: bool,
+    since: datetime,
+    page_number: str | int | None,
+    question_id: int | None = None,
+    assignment_id: int | None = None,
+) -> ThreadListing:
+    """A page of the category's threads, pinned first then by latest activity (three queries:
+    the count, the page, the reader's read marks)."""
+    threads = _visible_threads(Thread.objects.filter(category=category), is_staff=is_staff)
+    if question_id is not None:
+        threads = threads.filter(question_id=question_id)
+    if assignment_id is not None:
+        threads = threads.filter(assignment_id=assignment_id)
+    threads = threads.select_related("author", "last_poster", "question", "assignment").order_by(
+        "-is_pinned", "-last_posted_at", "-id"
+    )
+    page = Paginator(threads, THREADS_PER_PAGE).get_page(page_number)
+    page_threads = list(page.object_list)
+    reads = dict(
+        ThreadRead.objects.filter(user=user, thread__in=page_threads).values_list(
+            "thread_id", "last_read_number"
+        )
+    )
+    links = Links(THREAD_ROUTES)
+    rows = []
+    for thread in page_threads:
+        last_read = reads.get(thread.pk)
+        if last_read is None:
+            is_new = thread.created_at > since
+            new_posts = thread.post_count if is_new else 0
+        else:
+            is_new, new_posts = False, max(thread.post_count - last_read, 0)
+        rows.append(ThreadRow(thread, new_posts, is_new, links.for_id(thread.pk)))
+    return ThreadListing(page=page, rows=rows)
+
+
+def category_visit_for(*, user: User, category: Category) -> CategoryVisit | None:
+    return CategoryVisit.objects.filter(user=user, category=category).first()
+
+
+def category_watching(*, user: User, category: Category) -> bool:
+    return Watch.objects.filter(user=user, category=category).exists()
+
+
+def categories_for_move(*, course: Course) -> list[Category]:
+    return list(
+        Category.objects.filter(course=course)
+        .select_related("chapter")
+        .order_by("-kind", "chapter__position", "chapter_id")
+    )
+
+
+# --- A thread -----------------------------------------------------------------------------------
+
+
+class Links:
+    """Action URLs for many objects of one page, made by filling each id into routes reversed
+    once: reversing a handful of routes for each of twenty or thirty rows costs more than the
+    rest of the page's Python."""
+
+    SENTINEL = 987654321
+
+    def __init__(self, routes: dict[str, str]) -> None:
+        self.patterns = {
+            name: reverse(route, args=[self.SENTINEL]) for name, route in routes.items()
+        }
+
+    def for_id(self, pk: int) -> dict[str, str]:
+        sentinel, value = str(self.SENTINEL), str(pk)
+        return {name: url.replace(sentinel, value) for name, url in self.patterns.items()}
+
+
+POST_ROUTES = {
+    "like": "forum:post_like",
+    "accept": "forum:post_accept",
+    "flag": "forum:post_flag",
+    "edit": "forum:post_edit",
+    "history": "forum:post_history",
+    "moderate": "forum:post_moderate",
+}
+THREAD_ROUTES = {"detail": "forum:thread_detail", "unread": "forum:thread_unread"}
+
+
+@dataclass
+class PostRow:
+    post: Post
+    visible: bool  # its content may be shown to this reader
+    liked: bool
+    role: str | None  # the author's staff role in the course, for a badge
+    is_new: bool
+    is_accepted: bool
+    is_own: bool
+    can_edit: bool
+    show_code: bool  # staff see the attached run's code when its author chose so
+    links: dict[str, str] = field(default_factory=dict)
+    report: SubmissionReport | None = None  # the run attached to the post, if any
+
+
+@dataclass
+class ThreadPage:
+    rows: list[PostRow]
+    number: int
+    num_pages: int
+    last_number: int  # the last post number on this page
+    has_answers_hidden: bool = False
+    page_numbers: list[int] = field(default_factory=list)
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.num_pages
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+
+def thread_page_count(thread: Thread) -> int:
+    return max(1, math.ceil(thread.post_count / POSTS_PER_PAGE))
+
+
+def thread_page_of(number: int) -> int:
+    return (max(number, 1) - 1) // POSTS_PER_PAGE + 1
+
+
+def thread_page(*, thread_access: ThreadAccess, page_number: str | int | None) -> ThreadPage:
+    """One page of the thread's posts (three queries: the posts with their authors and attached
+    runs, the reader's likes, the authors' staff roles). Posts are numbered 1, 2, ... in each
+    thread, so a page is a range of numbers: no OFFSET, no count."""
+    thread, user = thread_access.thread, thread_access.user
+    num_pages = thread_page_count(thread)
+    try:
+        number = min(max(int(page_number or 1), 1), num_pages)
+    except (TypeError, ValueError):
+        number = 1
+    first = (number - 1) * POSTS_PER_PAGE + 1
+    posts = list(
+        Post.objects.filter(thread=thread, number__gte=first, number__lt=first + POSTS_PER_PAGE)
+        .select_related("author", "submission_report")
+        .defer("body", "search_vector")
+        .order_by("number")
+    )
+    ids = [post.pk for post in posts]
+    liked = set(
+        PostLike.objects.filter(user=user, post_id__in=ids).values_list("post_id", flat=True)
+    )
+    author_ids = sorted({post.author_id for post in posts if post.author_id})
+    roles = dict(
+        Enrolment.objects.filter(
+            course_id=thread.course_id, user_id__in=author_ids, role__in=STAFF_ROLES
+        ).values_list("user_id", "role")
+    )
+    last_read = getattr(thread, "last_read_number", None) or 0
+    links = Links(POST_ROUTES)
+    rows = []
+    for post in posts:
+        post.thread = thread
+        visible = post_content_visible(post, thread_access)
+        report = getattr(post, "submission_report", None)
+        rows.append(
+            PostRow(
+                post=post,
+                visible=visible,
+                liked=post.pk in liked,
+                role=roles.get(post.author_id) if post.author_id else None,
+                is_new=post.number > last_read and post.author_id != user.pk,
+                is_accepted=post.pk == thread.accepted_post_id,
+                is_own=post.author_id is not None and post.author_id == user.pk,
+                can_edit=thread_access.can_edit(post),
+                show_code=bool(
+                    report is not None and report.show_code_to_staff and thread_access.is_staff
+                ),
+                links=links.for_id(post.pk),
+                report=report,
+            )
+        )
+    return ThreadPage(
+        rows=rows,
+        number=number,
+        num_pages=num_pages,
+        last_number=posts[-1].number if posts else 0,
+        has_answers_hidden=any(row.post.contains_answer and not row.visible for row in rows),
+        page_numbers=list(range(1, num_pages + 1)),
+    )
+
+
+def post_with_history(*, post: Post) -> list[PostRevision]:
+    return list(post.revisions.select_related("editor").order_by("number"))
+
+
+# --- Anchors: "Discuss this" --------------------------------------------------------------------
+
+
+def thread_count_for_chapter(*, chapter: Chapter) -> int:
+    return Thread.objects.filter(category__chapter=chapter, is_hidden=False).count()
+
+
+def thread_count_for_assignment(*, assignment: Assignment) -> int:
+    return Thread.objects.filter(assignment=assignment, is_hidden=False).count()
+
+
+def thread_counts_for_questionnaire(*, questionnaire: Questionnaire) -> dict[int, int]:
+    """Visible threads about each question of the questionnaire that has any (one query)."""
+    return dict(
+        Thread.objects.filter(question__questionnaire=questionnaire, is_hidden=False)
+        .order_by()
+        .values("question")
+        .annotate(n=Count("id"))
+        .values_list("question", "n")
+    )
+
+
+# --- Errors of failed runs ----------------------------------------------------------------------
+
+
+@dataclass
+class ErrorGroup:
+    others: int  # other students whose runs failed the same way on the assignment
+    threads: list[Thread]
+
+
+def error_group(*, assignment_id: int, signature: str, user: User, limit: int = 5) -> ErrorGroup:
+    """Who else hit this error on the assignment, and the threads about it (two queries)."""
+    if not signature:
+        return ErrorGroup(0, [])
+    others = (
+        ErrorOccurrence.objects.filter(assignment_id=assignment_id, signature=signature)
+        .exclude(user=user)
+        .values("user")
+        .distinct()
+        .count()
+    )
+    threads = list(
+        Thread.objects.filter(
+            assignment_id=assignment_id, error_signature=signature, is_hidden=False
+        )
+        .select_related("course")
+        .order_by("-accepted_post_id", "-last_posted_at")[:limit]
+    )
+    return ErrorGroup(others, threads)
+
+
+# --- Notifications ------------------------------------------------------------------------------
+
+
+def notifications_for_user(*, user: User, page_number: str | int | None) -> Page:
+    notifications = (
+        Notification.objects.filter(user=user)
+        .select_related("actor", "thread", "post")
+        .defer("post__body", "post__body_html", "post__search_vector")
+        .order_by("-created_at", "-id")
+    )
+    return Paginator(notifications, NOTIFICATIONS_PER_PAGE).get_page(page_number)
+
+
+def notification_unread_count(*, user: User) -> int:
+    return Notification.objects.filter(user=user, read_at__isnull=True).count()
+
+
+# --- Moderation ---------------------------------------------------------------------------------
+
+
+@dataclass
+class FlaggedPost:
+    post: Post
+    flags: list[Flag]
+
+
+def flagged_posts_for_course(*, course: Course) -> list[FlaggedPost]:
+    """Posts with open flags, the most flagged first (one query, flags with their posts)."""
+    flags = list(
+        Flag.objects.filter(status=Flag.Status.OPEN, post__thread__course=course)
+        .select_related("user", "post__author", "post__thread")
+        .defer("post__search_vector")
+        .order_by("post_id", "created_at")
+    )
+    grouped: dict[int, FlaggedPost] = {}
+    for flag in flags:
+        grouped.setdefault(flag.post_id, FlaggedPost(flag.post, [])).flags.append(flag)
+    return sorted(grouped.values(), key=lambda item: (-len(item.flags), item.flags[0].created_at))
+
+
+def hidden_posts_for_course(*, course: Course, limit: int = 50) -> list[Post]:
+    return list(
+        Post.objects.filter(thread__course=course, is_hidden=True)
+        .select_related("author", "thread", "hidden_by")
+        .defer("search_vector")
+        .order_by("-hidden_at")[:limit]
+    )
+
+
+def split_candidates(*, thread: Thread) -> list[Post]:
+    """Every reply of the thread (not the opening post), for staff choosing what to split off."""
+    return list(
+        Post.objects.filter(thread=thread, number__gt=1)
+        .select_related("author")
+        .defer("search_vector", "body_html")
+        .order_by("number")
+    )

@@ -1,0 +1,131 @@
+"""Template fragments rendered once per process for each distinct content.
+
+A list page draws the same rows request after request, and fifty rows through the template
+engine cost more than the rest of the page. A fragment's HTML depends on its context alone (with
+the active language, time zone and URL prefix), so each process keeps the last few thousand it
+rendered, keyed by exactly those. Nothing needs invalidating: changed data is a different key.
+
+The rules for a fragment template and its context:
+
+- Context values are hashable and compare by value: frozen dataclasses, tuples, strings, numbers,
+  datetimes. Never model instances, which compare by primary key alone.
+- The fragment is rendered without the request: no ``{% csrf_token %}`` (it would be empty),
+  no ``request`` or ``user``, no context processors. Pass what it shows.
+
+``render_form`` does the same for a form whose HTML follows from its class and submitted data
+alone (a list's filters, read from the query string): Django draws each widget through templates.
+``render_memoised`` is for a costly context (charts): it is built only when the caller's key,
+which must determine it, has not been rendered yet.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from django import forms
+from django.core.signals import setting_changed
+from django.http import QueryDict
+from django.template.loader import render_to_string
+from django.urls import get_script_prefix
+from django.utils import timezone, translation
+from django.utils.autoreload import file_changed
+from django.utils.safestring import SafeString, mark_safe
+
+MAX_FRAGMENTS = 4096  # a few MB per process at most
+MAX_FORMS = 256
+MAX_MEMOISED = 64  # larger fragments (charts): tens of KB each
+
+Setting = tuple[str | None, str, str]
+FormData = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def _setting() -> Setting:
+    """What a template's output depends on besides its context."""
+    return (
+        translation.get_language(),
+        timezone.get_current_timezone_name(),
+        get_script_prefix(),
+    )
+
+
+@lru_cache(maxsize=MAX_FRAGMENTS)
+def _render(template_name: str, context: tuple[tuple[str, Hashable], ...], setting: Setting) -> str:
+    return render_to_string(template_name, dict(context))
+
+
+def render_fragments(template_name: str, contexts: Iterable[Mapping[str, Hashable]]) -> SafeString:
+    """``template_name`` rendered with each context in turn, joined: from memory when this
+    process has rendered the same context before."""
+    setting = _setting()
+    parts = [_render(template_name, tuple(context.items()), setting) for context in contexts]
+    # Each part is the output of an autoescaping template.
+    return mark_safe("".join(parts))  # noqa: S308
+
+
+def render_fragment(template_name: str, **context: Hashable) -> SafeString:
+    return render_fragments(template_name, [context])
+
+
+@lru_cache(maxsize=MAX_FORMS)
+def _render_form(
+    template_name: str, form_class: type[forms.Form], data: FormData | None, setting: Setting
+) -> str:
+    bound = None
+    if data is not None:
+        bound = QueryDict(mutable=True)
+        for key, values in data:
+            bound.setlist(key, list(values))
+    return render_to_string(template_name, {"form": form_class(bound)})
+
+
+def render_form(
+    template_name: str, form_class: type[forms.Form], data: QueryDict | None
+) -> SafeString:
+    """``form_class(data)`` rendered with ``template_name`` (as ``form``): from memory when this
+    process has rendered the same form with the same data. Only for forms built from their data
+    alone: no initial values, instance, user or choices read when the form is made."""
+    key = None if data is None else tuple(sorted((k, tuple(v)) for k, v in data.lists()))
+    # Rendered by an autoescaping template.
+    return mark_safe(_render_form(template_name, form_class, key, _setting()))  # noqa: S308
+
+
+_memoised: OrderedDict[tuple[str, Hashable, Setting], str] = OrderedDict()
+_memoised_lock = threading.Lock()
+
+
+def render_memoised(
+    template_name: str, *, key: Hashable, context: Callable[[], Mapping[str, Any]]
+) -> SafeString:
+    """``template_name`` rendered with ``context()``: from memory when this process has rendered
+    it for the same ``key``. The key must determine the context: derive it from the data shown
+    (a digest of it), never from an id alone."""
+    memo_key = (template_name, key, _setting())
+    with _memoised_lock:
+        html = _memoised.get(memo_key)
+        if html is not None:
+            _memoised.move_to_end(memo_key)
+    if html is None:
+        html = render_to_string(template_name, dict(context()))
+        with _memoised_lock:
+            _memoised[memo_key] = html
+            while len(_memoised) > MAX_MEMOISED:
+                _memoised.popitem(last=False)
+    # Rendered by an autoescaping template.
+    return mark_safe(html)  # noqa: S308
+
+
+def _forget(**kwargs: Any) -> None:
+    # The development server reloads an edited template without restarting the process, and
+    # tests change settings (formats, templates) within one.
+    _render.cache_clear()
+    _render_form.cache_clear()
+    with _memoised_lock:
+        _memoised.clear()
+
+
+file_changed.connect(_forget, dispatch_uid="topdown.fragments.forget")
+setting_changed.connect(_forget, dispatch_uid="topdown.fragments.forget")
