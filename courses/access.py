@@ -66,6 +66,14 @@ def course_get_for_member(*, user: User, course_slug: str, staff: bool = False) 
     return access
 
 
+def course_get_for_instructor(*, user: User, course_slug: str) -> CourseAccess:
+    """Changing course content (importing chapters, say) is for instructors, not TAs."""
+    access = course_get_for_member(user=user, course_slug=course_slug)
+    if access.role != "instructor":
+        raise PermissionDenied("Only the course's instructors may change its content.")
+    return access
+
+
 def chapter_get_for_user(
     *, user: User, course_slug: str, chapter_slug: str
 ) -> tuple[CourseAccess, Chapter]:

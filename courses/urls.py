@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from courses import views
+from courses import notebook_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -39,5 +39,10 @@ urlpatterns = [
         "courses/<slug:course_slug>/chapters/<slug:chapter_slug>/questionnaire/",
         views.questionnaire_detail,
         name="questionnaire_detail",
+    ),
+    path(
+        "courses/<slug:course_slug>/import-notebooks/",
+        notebook_views.notebooks_import,
+        name="notebooks_import",
     ),
 ]
