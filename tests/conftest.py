@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from django.core.cache import cache
 
 from accounts.models import User
 from courses.models import Course, Questionnaire, Role
@@ -25,6 +26,15 @@ class Cast:
     ta: User
     instructor: User
     outsider: User
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    # The cache (Redis in `make test`) outlives each test's transaction and each run's test
+    # database, whose ids start again at 1: a ranking or count cached under "assignment 1" by
+    # an earlier test or run must not answer for this one.
+    cache.clear()
+    yield
 
 
 @pytest.fixture(autouse=True)
