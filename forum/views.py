@@ -53,6 +53,20 @@ def category_url(category: Category) -> str:
     return reverse("forum:category_chapter", args=[course_slug, category.chapter.slug])
 
 
+def _thread_context(thread_access: ThreadAccess, **extra: object) -> dict[str, object]:
+    """What every page about one thread shows around its own content: course, category, thread."""
+    thread = thread_access.thread
+    return {
+        "access": thread_access.access,
+        "thread_access": thread_access,
+        "course": thread.course,
+        "category": thread.category,
+        "category_url": category_url(thread.category),
+        "thread": thread,
+        **extra,
+    }
+
+
 # --- The course's forum -------------------------------------------------------------------------
 
 
@@ -244,19 +258,14 @@ def thread_detail(request: AuthenticatedRequest, thread_id: int) -> HttpResponse
         notifications.notifications_read_for_thread(
             user=request.user, thread=thread, up_to=page.last_number
         )
-    context = {
-        "access": thread_access.access,
-        "thread_access": thread_access,
-        "course": thread.course,
-        "category": thread.category,
-        "category_url": category_url(thread.category),
-        "thread": thread,
-        "page": page,
-        "reply_form": ReplyForm(answers=thread_access.can_mark_answers)
+    context = _thread_context(
+        thread_access,
+        page=page,
+        reply_form=ReplyForm(answers=thread_access.can_mark_answers)
         if thread_access.can_reply
         else None,
-        "accepted_url": post_url(thread.accepted_post) if thread.accepted_post else "",
-    }
+        accepted_url=post_url(thread.accepted_post) if thread.accepted_post else "",
+    )
     return render(request, "forum/thread.html", context)
 
 
@@ -317,16 +326,10 @@ def thread_reply(request: AuthenticatedRequest, thread_id: int) -> HttpResponse:
                 "contains_answer": quoted.contains_answer,
             },
         )
-    thread = thread_access.thread
-    context = {
-        "access": thread_access.access,
-        "thread_access": thread_access,
-        "course": thread.course,
-        "category": thread.category,
-        "category_url": category_url(thread.category),
-        "thread": thread,
-        "form": form,
-    }
+    context = _thread_context(
+        thread_access,
+        form=form,
+    )
     return render(request, "forum/reply.html", context)
 
 
@@ -382,14 +385,10 @@ def thread_move(request: AuthenticatedRequest, thread_id: int) -> HttpResponse:
         else:
             messages.success(request, f"Moved to {form.cleaned_data['category'].display_title}.")
             return redirect("forum:thread_detail", thread_id=thread_id)
-    context = {
-        "access": thread_access.access,
-        "course": thread.course,
-        "thread": thread,
-        "category": thread.category,
-        "category_url": category_url(thread.category),
-        "form": form,
-    }
+    context = _thread_context(
+        thread_access,
+        form=form,
+    )
     return render(request, "forum/move.html", context)
 
 
@@ -425,15 +424,11 @@ def thread_split(request: AuthenticatedRequest, thread_id: int) -> HttpResponse:
         else:
             messages.success(request, f"Moved {len(form.cleaned_data['numbers'])} posts here.")
             return redirect("forum:thread_detail", thread_id=new.pk)
-    context = {
-        "access": thread_access.access,
-        "course": thread.course,
-        "thread": thread,
-        "category": thread.category,
-        "category_url": category_url(thread.category),
-        "form": form,
-        "replies": {post.number: post for post in replies},
-    }
+    context = _thread_context(
+        thread_access,
+        form=form,
+        replies={post.number: post for post in replies},
+    )
     return render(request, "forum/split.html", context)
 
 
@@ -476,16 +471,11 @@ def post_edit(request: AuthenticatedRequest, post_id: int) -> HttpResponse:
         else:
             messages.success(request, "Saved. The earlier version is in the post's history.")
             return redirect(post_url(post))
-    context = {
-        "access": post_access.thread_access.access,
-        "thread_access": post_access.thread_access,
-        "course": thread.course,
-        "thread": thread,
-        "category": thread.category,
-        "category_url": category_url(thread.category),
-        "post": post,
-        "form": form,
-    }
+    context = _thread_context(
+        post_access.thread_access,
+        post=post,
+        form=form,
+    )
     return render(request, "forum/post_edit.html", context)
 
 
@@ -508,15 +498,11 @@ def post_history(request: AuthenticatedRequest, post_id: int) -> HttpResponse:
                 "title_after": (after.title if after else thread.title) if post.number == 1 else "",
             }
         )
-    context = {
-        "access": post_access.thread_access.access,
-        "course": thread.course,
-        "thread": thread,
-        "category": thread.category,
-        "category_url": category_url(thread.category),
-        "post": post,
-        "versions": list(reversed(versions)),
-    }
+    context = _thread_context(
+        post_access.thread_access,
+        post=post,
+        versions=list(reversed(versions)),
+    )
     return render(request, "forum/post_history.html", context)
 
 
@@ -556,7 +542,7 @@ def post_flag(request: AuthenticatedRequest, post_id: int) -> HttpResponse:
     post_access = access.post_get_for_user(
         user=request.user, post_id=post_id, action=PostAction.FLAG
     )
-    post, thread = post_access.post, post_access.thread
+    post = post_access.post
     form = FlagForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -571,15 +557,11 @@ def post_flag(request: AuthenticatedRequest, post_id: int) -> HttpResponse:
         else:
             messages.success(request, "Thank you: the course staff will look at this post.")
             return redirect(post_url(post))
-    context = {
-        "access": post_access.thread_access.access,
-        "course": thread.course,
-        "thread": thread,
-        "category": thread.category,
-        "category_url": category_url(thread.category),
-        "post": post,
-        "form": form,
-    }
+    context = _thread_context(
+        post_access.thread_access,
+        post=post,
+        form=form,
+    )
     return render(request, "forum/flag.html", context)
 
 
