@@ -98,6 +98,20 @@ def questionnaire_get_for_user(
     return access, questionnaire
 
 
+def questionnaire_get_for_staff(
+    *, user: User, course_slug: str, chapter_slug: str
+) -> tuple[CourseAccess, Questionnaire]:
+    """A questionnaire's statistics are for course staff (instructors and TAs)."""
+    access = course_get_for_member(user=user, course_slug=course_slug, staff=True)
+    try:
+        questionnaire = Questionnaire.objects.select_related("chapter").get(
+            chapter__course=access.course, chapter__slug=chapter_slug
+        )
+    except Questionnaire.DoesNotExist:
+        raise Http404("This chapter has no questionnaire.") from None
+    return access, questionnaire
+
+
 def attempt_get_for_user(
     *, user: User, course_slug: str, attempt_id: int, write: bool = False
 ) -> tuple[CourseAccess, Attempt]:

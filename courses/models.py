@@ -351,3 +351,36 @@ class Answer(models.Model):
         if self.is_correct or (self.score > 0 and self.score >= self.question.points):
             return "correct"
         return "partial" if self.score > 0 else "incorrect"
+
+
+class GradeWeight(models.Model):
+    """How much one questionnaire or assignment counts in the course grade (default 1).
+
+    Keyed by kind and id rather than a foreign key: assignments live in ``grader``, which
+    depends on ``courses``, so a foreign key from here would make the two apps' migrations
+    depend on each other. The gradebook ignores weights whose object no longer exists.
+    """
+
+    class Kind(models.TextChoices):
+        QUESTIONNAIRE = "questionnaire", "Questionnaire"
+        ASSIGNMENT = "assignment", "Assignment"
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="grade_weights")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    object_id = models.PositiveIntegerField()
+    weight = models.DecimalField(
+        max_digits=6, decimal_places=2, default=Decimal("1"), validators=[MinValueValidator(0)]
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["course", "kind", "object_id"], name="grade_weight_unique_object"
+            ),
+            models.CheckConstraint(condition=Q(weight__gte=0), name="grade_weight_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.object_id} in {self.course}: {self.weight}"

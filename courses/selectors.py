@@ -178,6 +178,9 @@ class StudentProgress:
     chapters: list[int | None]
     attempts: int
     course_percent: int
+    # The counted score per chapter as a 0-1 fraction (None: no questionnaire or no attempt),
+    # unrounded, for the gradebook.
+    fractions: list[float | None] = field(default_factory=list)
 
 
 def class_progress(*, course: Course) -> tuple[list[Chapter], list[StudentProgress]]:
@@ -216,6 +219,9 @@ def class_progress(*, course: Course) -> tuple[list[Chapter], list[StudentProgre
                 ],
                 attempts=sum(len(v) for v in attempts_by_q.values()),
                 course_percent=course_progress_percent(rows),
+                fractions=[
+                    row.fraction if row.questionnaire and row.attempts else None for row in rows
+                ],
             )
         )
     return chapters, table

@@ -2,13 +2,24 @@ from __future__ import annotations
 
 from django.urls import path
 
-from courses import notebook_views, views
+from courses import gradebook_views, notebook_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("courses/<slug:course_slug>/", views.course_detail, name="course_detail"),
     path("courses/<slug:course_slug>/enrol/", views.course_enrol, name="course_enrol"),
     path("courses/<slug:course_slug>/progress/", views.class_progress, name="class_progress"),
+    path("courses/<slug:course_slug>/gradebook/", gradebook_views.gradebook, name="gradebook"),
+    path(
+        "courses/<slug:course_slug>/gradebook.csv",
+        gradebook_views.gradebook_csv,
+        name="gradebook_csv",
+    ),
+    path(
+        "courses/<slug:course_slug>/chapters/<slug:chapter_slug>/questionnaire/stats/",
+        gradebook_views.questionnaire_stats,
+        name="questionnaire_stats",
+    ),
     path(
         "courses/<slug:course_slug>/students/<int:user_id>/",
         views.student_progress,
