@@ -30,6 +30,10 @@ class CourseAccess:
         return self.role in STAFF_ROLES
 
     @property
+    def is_instructor(self) -> bool:
+        return self.role == "instructor"
+
+    @property
     def is_student(self) -> bool:
         return self.enrolment is not None and not self.is_staff
 
