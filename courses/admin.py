@@ -9,8 +9,10 @@ from courses.models import (
     Choice,
     Course,
     Enrolment,
+    GradeWeight,
     Question,
     Questionnaire,
+    RubricItem,
 )
 
 
@@ -73,12 +75,18 @@ class ChoiceInline(admin.TabularInline):
     extra = 0
 
 
+class RubricItemInline(admin.TabularInline):
+    model = RubricItem
+    fields = ("position", "text", "points")
+    extra = 0
+
+
 @admin.register(Question)
 class QuestionAdmin(admin.ModelAdmin):
     list_display = ("key", "kind", "questionnaire", "position", "points")
     list_filter = ("kind", "questionnaire__chapter__course")
     search_fields = ("key", "prompt")
-    inlines = [ChoiceInline]
+    inlines = [ChoiceInline, RubricItemInline]
 
 
 class AnswerInline(admin.TabularInline):
@@ -111,5 +119,18 @@ class AnswerAdmin(admin.ModelAdmin):
 class ChoiceAdmin(admin.ModelAdmin):
     list_display = ("text", "question", "position", "is_correct")
     list_filter = ("is_correct", "question__questionnaire__chapter__course")
+    search_fields = ("text", "question__key")
+    raw_id_fields = ("question",)
+
+
+@admin.register(GradeWeight)
+class GradeWeightAdmin(admin.ModelAdmin):
+    list_display = ("course", "kind", "object_id", "weight", "updated_at")
+    list_filter = ("kind", "course")
+
+
+@admin.register(RubricItem)
+class RubricItemAdmin(admin.ModelAdmin):
+    list_display = ("text", "question", "position", "points")
     search_fields = ("text", "question__key")
     raw_id_fields = ("question",)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -9,7 +10,7 @@ from django import forms
 from django.conf import settings
 
 from courses.code_questions import CODE_MAX_LENGTH
-from courses.models import Answer, Question
+from courses.models import Answer, Question, RubricItem
 from topdown.numbers import format_number
 
 SHORT_TEXT_MAX_LENGTH = 500
@@ -154,11 +155,26 @@ class ReviewForm(forms.Form):
         required=False, max_length=settings.ANSWER_TEXT_MAX_LENGTH, widget=forms.Textarea
     )
 
-    def __init__(self, *args: object, points: Decimal, **kwargs: object) -> None:
+    def __init__(
+        self,
+        *args: object,
+        points: Decimal,
+        rubric: Sequence[RubricItem] = (),
+        **kwargs: object,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.points = points
         self.fields["score"].max_value = points
         self.fields["score"].widget.attrs.update({"max": str(points), "step": "0.25"})
+        if rubric:
+            # The ticked items make the score; there is nothing to type.
+            del self.fields["score"]
+            self.fields["rubric_items"] = forms.TypedMultipleChoiceField(
+                choices=[(item.id, item.text) for item in rubric],
+                coerce=int,
+                required=False,
+                widget=forms.CheckboxSelectMultiple,
+            )
 
     def clean_score(self) -> Decimal:
         score = self.cleaned_data["score"]

@@ -246,6 +246,30 @@ class Choice(models.Model):
         return self.text[:60]
 
 
+class RubricItem(models.Model):
+    """One criterion a reviewer ticks on a free-text answer; ticked points add up to the score."""
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="rubric_items")
+    position = models.PositiveIntegerField(default=0)
+    text = models.CharField(max_length=300)
+    points = models.DecimalField(
+        max_digits=6, decimal_places=2, default=Decimal("1"), validators=[MinValueValidator(0)]
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["question", "position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(points__gte=0), name="rubric_item_points_not_negative"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.text[:60]} ({self.points})"
+
+
 class Attempt(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -314,6 +338,8 @@ class Answer(models.Model):
     self_assessment = models.CharField(max_length=8, choices=SelfAssessment.choices, blank=True)
     review_score = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
     review_feedback = models.TextField(blank=True)
+    # The rubric items the reviewer ticked, as they read then: [{"id", "text", "points"}].
+    review_rubric = models.JSONField(default=list, blank=True)
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import CharField, Count, Q, QuerySet, Value
+from django.db.models.functions import MD5, Cast, Concat
 from django.utils import timezone
 
 from accounts.models import User
@@ -21,6 +22,7 @@ from courses.models import (
     Question,
     Questionnaire,
     Role,
+    RubricItem,
 )
 
 
@@ -235,9 +237,16 @@ def student_attempts(*, course: Course, user_id: int) -> QuerySet[Attempt]:
     )
 
 
-def review_queue(*, course: Course, reviewed: bool = False) -> QuerySet[Answer]:
-    """Free-text answers in submitted attempts, oldest first, waiting for (or past) review."""
-    return (
+def review_queue(
+    *, course: Course, reviewed: bool = False, reviewer: User | None = None
+) -> QuerySet[Answer]:
+    """Free-text answers in submitted attempts waiting for (or past) review.
+
+    Oldest first, unless a reviewer is given: then in a pseudo-random order of their own (a hash
+    of the answer's and the reviewer's ids), the same on every reload, so reviewers working in
+    parallel start at different answers and no student is always marked first.
+    """
+    answers = (
         Answer.objects.filter(
             attempt__questionnaire__chapter__course=course,
             attempt__status=Attempt.Status.SUBMITTED,
@@ -247,8 +256,20 @@ def review_queue(*, course: Course, reviewed: bool = False) -> QuerySet[Answer]:
         .exclude(response=None)
         .exclude(response="")
         .select_related("question", "attempt__user", "attempt__questionnaire__chapter")
-        .order_by("attempt__submitted_at", "id")
     )
+    if reviewer is None:
+        return answers.order_by("attempt__submitted_at", "id")
+    shuffle_key = MD5(Concat(Cast("id", CharField()), Value(f":{reviewer.pk}")))
+    return answers.order_by(shuffle_key, "id")
+
+
+def review_queue_next(*, course: Course, reviewer: User) -> Answer | None:
+    """The first answer still waiting in the reviewer's own order."""
+    return review_queue(course=course, reviewer=reviewer).first()
+
+
+def rubric_for_question(*, question: Question) -> list[RubricItem]:
+    return list(question.rubric_items.all())
 
 
 def review_queue_count(*, course: Course) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -15,7 +15,16 @@ from django.utils import timezone
 from accounts.models import User
 from courses.code_questions import CodeRunUnavailable, grade_code
 from courses.grading import free_text_fraction, grade_answer, points_for
-from courses.models import Answer, Attempt, Course, Enrolment, Question, Questionnaire, Role
+from courses.models import (
+    Answer,
+    Attempt,
+    Course,
+    Enrolment,
+    Question,
+    Questionnaire,
+    Role,
+    RubricItem,
+)
 
 log = logging.getLogger(__name__)
 
@@ -293,18 +302,39 @@ def answer_self_assess(*, user: User, answer: Answer, assessment: str) -> Answer
 
 @transaction.atomic
 def answer_review(
-    *, reviewer: User, answer: Answer, score: Decimal, feedback: str, now: datetime | None = None
+    *,
+    reviewer: User,
+    answer: Answer,
+    feedback: str,
+    score: Decimal | None = None,
+    rubric_item_ids: Collection[int] = (),
+    now: datetime | None = None,
 ) -> Answer:
-    """A TA's or instructor's score for a free-text answer; it replaces the self-assessment."""
+    """A TA's or instructor's score for a free-text answer; it replaces the self-assessment.
+
+    A question with rubric items is scored by the ticked items (their points summed, capped at
+    the question's points) and ``score`` must be left out; one without takes ``score``.
+    """
     if answer.question.kind != Question.Kind.FREE_TEXT:
         raise CourseError("Only free-text answers are reviewed.")
     if answer.attempt.status != Attempt.Status.SUBMITTED:
         raise CourseError("This attempt has not been submitted yet.")
     points = answer.question.points
+    rubric = list(RubricItem.objects.filter(question_id=answer.question_id))
+    ticked = _rubric_items_ticked(rubric=rubric, item_ids=rubric_item_ids)
+    if rubric:
+        if score is not None:
+            raise CourseError("This question is scored by its rubric: tick items instead.")
+        score = min(sum((item.points for item in ticked), Decimal("0")), points)
+    elif score is None:
+        raise CourseError("Enter a score.")
     if score < 0 or score > points:
         raise CourseError(f"The score must be between 0 and {points}.")
     answer.review_score = score
     answer.review_feedback = feedback.strip()
+    answer.review_rubric = [
+        {"id": item.id, "text": item.text, "points": str(item.points)} for item in ticked
+    ]
     answer.reviewed_by = reviewer
     answer.reviewed_at = now or timezone.now()
     answer.score = points_for(free_text_fraction(answer), points)
@@ -312,6 +342,7 @@ def answer_review(
         update_fields=[
             "review_score",
             "review_feedback",
+            "review_rubric",
             "reviewed_by",
             "reviewed_at",
             "score",
@@ -320,6 +351,17 @@ def answer_review(
     )
     attempt_rescore(attempt=answer.attempt)
     return answer
+
+
+def _rubric_items_ticked(
+    *, rubric: list[RubricItem], item_ids: Collection[int]
+) -> list[RubricItem]:
+    """The rubric's items among ``item_ids``, in rubric order; an id from elsewhere is refused."""
+    wanted = set(item_ids)
+    unknown = wanted - {item.id for item in rubric}
+    if unknown:
+        raise CourseError("Some ticked items are not part of this question's rubric.")
+    return [item for item in rubric if item.id in wanted]
 
 
 def enrolment_anonymity_set(*, enrolment: Enrolment, anonymous: bool) -> Enrolment:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -251,7 +252,9 @@ def review_queue(request: HttpRequest, course_slug: str) -> HttpResponse:
         user=request.user, course_slug=course_slug, staff=True
     )
     reviewed = request.GET.get("show") == "reviewed"
-    answers = selectors.review_queue(course=course_access.course, reviewed=reviewed)
+    answers = selectors.review_queue(
+        course=course_access.course, reviewed=reviewed, reviewer=request.user
+    )
     context = {
         "access": course_access,
         "course": course_access.course,
@@ -267,24 +270,46 @@ def answer_review(request: HttpRequest, course_slug: str, answer_id: int) -> Htt
     answer = access.answer_get_for_reviewer(
         user=request.user, course_slug=course_slug, answer_id=answer_id
     )
-    initial = {"score": answer.review_score, "feedback": answer.review_feedback}
-    form = ReviewForm(request.POST or None, initial=initial, points=answer.question.points)
+    rubric = selectors.rubric_for_question(question=answer.question)
+    initial = {
+        "score": answer.review_score,
+        "feedback": answer.review_feedback,
+        "rubric_items": [item["id"] for item in answer.review_rubric],
+    }
+    # Bound on every POST: with a rubric, ticking nothing and writing nothing is a valid review.
+    data = request.POST if request.method == "POST" else None
+    form = ReviewForm(data, initial=initial, points=answer.question.points, rubric=rubric)
     if request.method == "POST" and form.is_valid():
         try:
             services.answer_review(
                 reviewer=request.user,
                 answer=answer,
-                score=form.cleaned_data["score"],
+                score=form.cleaned_data.get("score"),
+                rubric_item_ids=form.cleaned_data.get("rubric_items", []),
                 feedback=form.cleaned_data["feedback"],
             )
         except services.CourseError as error:
             messages.error(request, str(error))
         else:
             messages.success(request, f"Review saved for {answer.attempt.user.public_name}.")
-            return redirect("review_queue", course_slug=course_slug)
+            course = answer.attempt.questionnaire.chapter.course
+            following = selectors.review_queue_next(course=course, reviewer=request.user)
+            if following is None:
+                return redirect("review_queue", course_slug=course_slug)
+            return redirect("answer_review", course_slug=course_slug, answer_id=following.id)
+    ticked = (
+        {int(v) for v in form["rubric_items"].value() or () if str(v).isdigit()}
+        if rubric
+        else set()
+    )
     context = {
         "course": answer.attempt.questionnaire.chapter.course,
         "answer": answer,
         "form": form,
+        "rubric": [(item, item.id in ticked) for item in rubric],
+        "rubric_score": min(
+            sum((item.points for item in rubric if item.id in ticked), Decimal("0")),
+            answer.question.points,
+        ),
     }
     return render(request, "courses/answer_review.html", context)
