@@ -16,7 +16,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from grader import access, staff_selectors, submissions
@@ -25,25 +24,12 @@ from grader.metrics import Direction
 from grader.models import Assignment, RunStatus
 from grader.staff_forms import RegradeForm, ScoreOverrideForm, SubmissionFilterForm
 from topdown import charts, fragments
+from topdown.http import next_or, safe_target
 
 if TYPE_CHECKING:
     from _csv import Writer
 
 PAGE_SIZE = 50
-
-
-def _safe_target(request: HttpRequest, target: str) -> str:
-    """``target`` if it is a page of this site, else an empty string."""
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return ""
-
-
-def _next_or(request: HttpRequest, fallback: str) -> str:
-    """The page a form asked to go back to, if it is one of this site's; else ``fallback``."""
-    return _safe_target(request, request.POST.get("next", "")) or fallback
 
 
 def _query_without_page(request: HttpRequest) -> str:
@@ -128,7 +114,7 @@ def assignment_submissions_regrade(request: HttpRequest, assignment_slug: str) -
     else:
         for error in form.non_field_errors() or ["Choose what to regrade."]:
             messages.error(request, error)
-    return redirect(_next_or(request, reverse("assignment_submissions", args=[assignment.slug])))
+    return redirect(next_or(request, reverse("assignment_submissions", args=[assignment.slug])))
 
 
 @login_required
@@ -143,7 +129,7 @@ def assignment_baselines_rerun(request: HttpRequest, assignment_slug: str) -> Ht
         messages.success(request, f"Queued a new run of {len(runs)} baseline(s): {names}.")
     else:
         messages.info(request, "Every baseline already has a run queued or running.")
-    return redirect(_next_or(request, reverse("assignment_submissions", args=[assignment.slug])))
+    return redirect(next_or(request, reverse("assignment_submissions", args=[assignment.slug])))
 
 
 @login_required
@@ -156,7 +142,7 @@ def submission_override(request: HttpRequest, submission_id: int) -> HttpRespons
     if request.method == "POST" and request.POST.get("action") == "clear":
         submissions.submission_score_override_clear(submission=submission)
         messages.success(request, "The override is cleared: the measured score counts again.")
-        return redirect(_next_or(request, detail_url))
+        return redirect(next_or(request, detail_url))
     initial = {}
     if submission.score_override is not None:
         initial = {"score": submission.score_override, "comment": submission.override_comment}
@@ -173,7 +159,7 @@ def submission_override(request: HttpRequest, submission_id: int) -> HttpRespons
             form.add_error(None, error)
         else:
             messages.success(request, "Score overridden. It counts in the grade export.")
-            return redirect(_next_or(request, detail_url))
+            return redirect(next_or(request, detail_url))
     context = {
         "access": course_access,
         "course": course_access.course,
@@ -181,7 +167,7 @@ def submission_override(request: HttpRequest, submission_id: int) -> HttpRespons
         "submission": submission,
         "metric": submission.assignment.metric_spec,
         "form": form,
-        "next": _safe_target(request, request.POST.get("next") or request.GET.get("next", "")),
+        "next": safe_target(request, request.POST.get("next") or request.GET.get("next", "")),
     }
     return render(request, "grader/submission_override.html", context)
 

@@ -11,7 +11,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import get_conditional_response
 from django.utils.formats import date_format
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -32,6 +31,7 @@ from grader.metrics import Direction
 from grader.models import RunStatus, Submission
 from grader.pipeline import CodeInvalid, script_for
 from topdown import charts, fragments
+from topdown.http import next_or
 
 
 @login_required
@@ -261,16 +261,7 @@ def submission_cancel(request: HttpRequest, submission_id: int) -> HttpResponse:
         messages.error(request, str(error))
     else:
         messages.success(request, "Cancelled.")
-    return redirect(_safe_next(request) or reverse("submission_detail", args=[submission.pk]))
-
-
-def _safe_next(request: HttpRequest) -> str:
-    """Where a form asked to go back to, if it is a page of this site."""
-    target = request.POST.get("next", "")
-    allowed = url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    )
-    return target if allowed else ""
+    return redirect(next_or(request, reverse("submission_detail", args=[submission.pk])))
 
 
 # --- Leaderboard, history and diff -------------------------------------------------------------
