@@ -86,6 +86,8 @@ def chapter_get_for_user(
         chapter = Chapter.objects.get(course=access.course, slug=chapter_slug)
     except Chapter.DoesNotExist:
         raise Http404("No such chapter.") from None
+    if not chapter.published and not access.is_staff:
+        raise Http404("No such chapter.")
     return access, chapter
 
 
@@ -99,6 +101,8 @@ def questionnaire_get_for_user(
         )
     except Questionnaire.DoesNotExist:
         raise Http404("This chapter has no questionnaire.") from None
+    if not questionnaire.chapter.published and not access.is_staff:
+        raise Http404("This chapter has no questionnaire.")
     return access, questionnaire
 
 

@@ -136,7 +136,7 @@ def grade_weights(*, course: Course) -> dict[tuple[str, int], Decimal]:
 
 def course_assignments(*, course: Course) -> list[Assignment]:
     return list(
-        Assignment.objects.filter(chapter__course=course)
+        Assignment.objects.filter(chapter__course=course, chapter__published=True, published=True)
         .select_related("chapter__course", "pass_baseline")
         .order_by("chapter__position", "chapter_id", "position", "id")
     )

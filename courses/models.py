@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -76,20 +77,38 @@ class Enrolment(models.Model):
 class Chapter(models.Model):
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="chapters")
     slug = models.SlugField(max_length=80)
+    uid = models.SlugField(
+        max_length=80,
+        blank=True,
+        help_text="Stable id in course folders; survives renaming the slug. Defaults to the slug.",
+    )
     title = models.CharField(max_length=200)
     body = models.TextField(blank=True, help_text="Markdown.")
     position = models.PositiveIntegerField(default=0)
+    published = models.BooleanField(
+        default=True, help_text="Students see only published chapters; staff see drafts too."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["course", "position", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["course", "slug"], name="chapter_unique_slug")
+            models.UniqueConstraint(fields=["course", "slug"], name="chapter_unique_slug"),
+            models.UniqueConstraint(
+                fields=["course", "uid"], condition=~Q(uid=""), name="chapter_unique_uid"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.title
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.uid:
+            self.uid = self.slug
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "uid"}
+        super().save(*args, **kwargs)
 
 
 class Questionnaire(models.Model):
@@ -141,6 +160,10 @@ class Question(models.Model):
     )
     key = models.SlugField(max_length=80, help_text="Stable identifier within the questionnaire.")
     position = models.PositiveIntegerField(default=0)
+    archived = models.BooleanField(
+        default=False,
+        help_text="Removed from the questionnaire; kept because students answered it.",
+    )
     kind = models.CharField(max_length=12, choices=Kind.choices)
     prompt = models.TextField(help_text="Markdown.")
     explanation = models.TextField(blank=True, help_text="Markdown, shown when answers reveal.")

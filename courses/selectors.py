@@ -89,12 +89,18 @@ def _submitted_attempt_summaries(**filters: object) -> QuerySet[Attempt, Summary
     )
 
 
-def chapters_with_progress(*, course: Course, user: User | None) -> list[ChapterProgress]:
-    """The course's chapters in order, with ``user``'s progress on each (two queries)."""
+def chapters_with_progress(
+    *, course: Course, user: User | None, include_drafts: bool = False
+) -> list[ChapterProgress]:
+    """The course's chapters in order, with ``user``'s progress on each (two queries).
+
+    Draft chapters are left out unless ``include_drafts`` (course staff see them).
+    """
     # The outline only: chapter bodies are long and only the chapter page shows one.
-    chapters = list(
-        Chapter.objects.filter(course=course).select_related("questionnaire").defer("body")
-    )
+    chapters_qs = Chapter.objects.filter(course=course)
+    if not include_drafts:
+        chapters_qs = chapters_qs.filter(published=True)
+    chapters = list(chapters_qs.select_related("questionnaire").defer("body"))
     rows = []
     by_questionnaire: dict[int, ChapterProgress] = {}
     for chapter in chapters:
@@ -131,7 +137,7 @@ class QuestionnairePage:
 
 def questionnaire_questions(*, questionnaire: Questionnaire) -> list[Question]:
     """The questionnaire's questions in order, with their choices (two queries)."""
-    return list(questionnaire.questions.prefetch_related("choices"))
+    return list(questionnaire.questions.filter(archived=False).prefetch_related("choices"))
 
 
 def questionnaire_page(
@@ -187,7 +193,9 @@ class StudentProgress:
 
 def class_progress(*, course: Course) -> tuple[list[Chapter], list[StudentProgress]]:
     """Every student's counted score per chapter, for the instructor's table (three queries)."""
-    chapters = list(Chapter.objects.filter(course=course).select_related("questionnaire"))
+    chapters = list(
+        Chapter.objects.filter(course=course, published=True).select_related("questionnaire")
+    )
     students = list(
         Enrolment.objects.filter(course=course, role=Role.STUDENT)
         .select_related("user")

@@ -134,7 +134,7 @@ def attempt_save(
     else:
         existing_answers = {a.question_id: a for a in attempt.answers.all()}
     if questions is None:
-        questions = list(questionnaire.questions.prefetch_related("choices"))
+        questions = list(questionnaire.questions.filter(archived=False).prefetch_related("choices"))
     to_create, to_update = [], []
     code_pending = False
     for question in questions:

@@ -31,7 +31,9 @@ def home(request: HttpRequest) -> HttpResponse:
 def course_detail(request: HttpRequest, course_slug: str) -> HttpResponse:
     course_access = access.course_access_for_user(user=request.user, course_slug=course_slug)
     rows = selectors.chapters_with_progress(
-        course=course_access.course, user=request.user if course_access.is_member else None
+        course=course_access.course,
+        user=request.user if course_access.is_member else None,
+        include_drafts=course_access.is_staff,
     )
     context = {
         "access": course_access,
@@ -68,12 +70,18 @@ def chapter_detail(request: HttpRequest, course_slug: str, chapter_slug: str) ->
     course_access, chapter = access.chapter_get_for_user(
         user=request.user, course_slug=course_slug, chapter_slug=chapter_slug
     )
-    rows = selectors.chapters_with_progress(course=course_access.course, user=request.user)
+    rows = selectors.chapters_with_progress(
+        course=course_access.course, user=request.user, include_drafts=course_access.is_staff
+    )
     index = next(i for i, row in enumerate(rows) if row.chapter.id == chapter.id)
+    assignments = chapter.assignments.only("slug", "title", "published", "chapter_id")
+    if not course_access.is_staff:
+        assignments = assignments.filter(published=True)
     context = {
         "access": course_access,
         "course": course_access.course,
         "chapter": chapter,
+        "assignments": list(assignments),
         "row": rows[index],
         "rows": rows,
         "previous": rows[index - 1].chapter if index > 0 else None,

@@ -24,6 +24,8 @@ def assignment_get_for_user(*, user: User, assignment_slug: str) -> tuple[Course
     except Assignment.DoesNotExist:
         raise Http404("No such assignment.") from None
     access = course_get_for_member(user=user, course_slug=assignment.chapter.course.slug)
+    if not access.is_staff and not (assignment.published and assignment.chapter.published):
+        raise Http404("No such assignment.")
     return access, assignment
 
 

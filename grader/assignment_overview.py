@@ -210,6 +210,8 @@ def submission_best_for_user(*, user: User, assignment: Assignment) -> Submissio
 
     Scores on an older version are not comparable with the baselines shown beside them.
     """
+    if assignment.dataset_id is None:
+        return None
     higher = assignment.direction == Direction.HIGHER_IS_BETTER
     return (
         Submission.objects.filter(

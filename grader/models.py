@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -197,15 +198,27 @@ class Assignment(models.Model):
 
     chapter = models.ForeignKey(Chapter, on_delete=models.CASCADE, related_name="assignments")
     slug = models.SlugField(max_length=80, unique=True)
+    uid = models.SlugField(
+        max_length=80,
+        blank=True,
+        help_text="Stable id in course folders; survives renaming the slug. Defaults to the slug.",
+    )
     title = models.CharField(max_length=200)
     position = models.PositiveIntegerField(default=0)
+    published = models.BooleanField(
+        default=True,
+        help_text="Students see and submit to published assignments only. A draft may lack a "
+        "dataset.",
+    )
     description = models.TextField(blank=True, help_text="Markdown.")
     starter_code = models.TextField(blank=True)
     dataset = models.ForeignKey(
         Dataset,
         on_delete=models.PROTECT,
         related_name="assignments",
-        help_text="The dataset version new submissions run on.",
+        null=True,
+        blank=True,
+        help_text="The dataset version new submissions run on. Required to publish.",
     )
     metric = models.CharField(max_length=32, choices=METRIC_CHOICES, default="accuracy")
     public_fraction = models.FloatField(
@@ -256,10 +269,24 @@ class Assignment(models.Model):
                 | Q(pass_rule="threshold", pass_threshold__isnull=False),  # noqa: S106
                 name="assignment_pass_rule_complete",
             ),
+            models.CheckConstraint(
+                condition=Q(published=False) | Q(dataset__isnull=False),
+                name="assignment_published_has_dataset",
+            ),
+            models.UniqueConstraint(
+                fields=["uid"], condition=~Q(uid=""), name="assignment_unique_uid"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.title
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.uid:
+            self.uid = self.slug
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "uid"}
+        super().save(*args, **kwargs)
 
     @property
     def metric_spec(self) -> Metric:
@@ -269,21 +296,31 @@ class Assignment(models.Model):
     def direction(self) -> Direction:
         return self.metric_spec.direction
 
+    @property
+    def live_dataset(self) -> Dataset:
+        """The dataset of an assignment that takes work (published ones always have one)."""
+        if self.dataset is None:
+            raise ValueError(f"Assignment {self.slug!r} has no dataset yet; it is a draft.")
+        return self.dataset
+
     def public_test_mask(self) -> NDArray[np.bool_]:
         """True for the test rows of the public split (same rows for every submission)."""
         return public_test_mask(
-            self.dataset.n_test, fraction=self.public_fraction, seed=self.split_seed
+            self.live_dataset.n_test, fraction=self.public_fraction, seed=self.split_seed
         )
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
-        if self.metric in METRICS and self.dataset_id is not None:
-            is_classification = self.dataset.task == Dataset.Task.CLASSIFICATION
+        dataset = self.dataset if self.dataset_id is not None else None
+        if self.metric in METRICS and dataset is not None:
+            is_classification = dataset.task == Dataset.Task.CLASSIFICATION
             if METRICS[self.metric].classification != is_classification:
                 errors["metric"] = (
                     f"{METRICS[self.metric].label} does not suit a "
-                    f"{self.dataset.get_task_display().lower()} dataset."
+                    f"{dataset.get_task_display().lower()} dataset."
                 )
+        if self.published and self.dataset_id is None:
+            errors["published"] = "Choose a dataset before publishing this assignment."
         pass_baseline = self.pass_baseline
         if pass_baseline is not None and pass_baseline.assignment_id != self.pk:
             errors["pass_baseline"] = "Choose one of this assignment's baselines."  # noqa: S105

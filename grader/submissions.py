@@ -191,6 +191,8 @@ def submission_create(
     """Store the code and a queued row in one transaction; enqueue the grading after commit."""
     now = now or timezone.now()
     kind, code = submission_code_validate(filename=filename, content=content)
+    if not assignment.published or assignment.dataset is None:
+        raise SubmissionRefused("This assignment is a draft; it does not accept work yet.")
     if assignment.due_at is not None and now > assignment.due_at:
         raise SubmissionRefused("The due date has passed; this assignment no longer accepts work.")
     # Serialise one student's submissions so two tabs cannot both take the last daily slot.
@@ -204,7 +206,7 @@ def submission_create(
     submission = Submission.objects.create(
         user=user,
         assignment=assignment,
-        dataset=assignment.dataset,
+        dataset=assignment.live_dataset,
         code=code,
         filename=PurePath(filename).name[:255],
         code_kind=kind,
@@ -218,7 +220,7 @@ def submission_create(
 def _baseline_run_new(baseline: Baseline) -> BaselineRun:
     return BaselineRun.objects.create(
         baseline=baseline,
-        dataset=baseline.assignment.dataset,
+        dataset=baseline.assignment.live_dataset,
         code=baseline.code,
         filename=baseline.filename,
         code_kind=code_kind_for(baseline.filename),
