@@ -3,10 +3,11 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
-from topdown import health
+from topdown import health, markdown_views
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    path("markdown/preview/", markdown_views.markdown_preview, name="markdown_preview"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("", include("grader.authoring_urls")),
