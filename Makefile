@@ -39,8 +39,6 @@ run: $(VENV)/.base-installed
 	@mkdir -p var/static
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_load
-	$(BIN)/python manage.py datasets_load_builtin
-	$(BIN)/python manage.py assignments_import demo/assignments
 	$(BIN)/python manage.py baselines_run --now
 	@echo ""
 	@echo "  Topdown is starting at http://$(HOST):$(PORT)/"

@@ -12,7 +12,16 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from accounts.models import User
-from courses.models import STAFF_ROLES, Answer, Attempt, Chapter, Course, Enrolment, Questionnaire
+from courses.models import (
+    STAFF_ROLES,
+    Answer,
+    Attempt,
+    Chapter,
+    Course,
+    Enrolment,
+    Question,
+    Questionnaire,
+)
 
 
 @dataclass(frozen=True)
@@ -20,6 +29,9 @@ class CourseAccess:
     course: Course
     enrolment: Enrolment | None
     role: str | None
+    # Staff previewing the course as a student (``courses.preview.viewer_access``): ``role`` is
+    # then "student", so pages show what a student sees.
+    previewing: bool = False
 
     @property
     def is_member(self) -> bool:
@@ -36,6 +48,11 @@ class CourseAccess:
     @property
     def is_student(self) -> bool:
         return self.enrolment is not None and not self.is_staff
+
+    @property
+    def sees_drafts(self) -> bool:
+        """Staff see draft chapters and assignments, and so do staff previewing as a student."""
+        return self.is_staff or self.previewing
 
 
 def course_access_for_user(*, user: User, course_slug: str) -> CourseAccess:
@@ -76,6 +93,41 @@ def course_get_for_instructor(*, user: User, course_slug: str) -> CourseAccess:
     if access.role != "instructor":
         raise PermissionDenied("Only the course's instructors may change its content.")
     return access
+
+
+def course_check_can_create(*, user: User) -> None:
+    """Creating a course takes the ``courses.add_course`` permission (superusers have it)."""
+    if not user.has_perm("courses.add_course"):
+        raise PermissionDenied("Only site staff given the right to create courses may do this.")
+
+
+def chapter_get_for_instructor(
+    *, user: User, course_slug: str, chapter_slug: str
+) -> tuple[CourseAccess, Chapter]:
+    """A chapter to edit, draft or published: the course's instructors only."""
+    access = course_get_for_instructor(user=user, course_slug=course_slug)
+    try:
+        chapter = Chapter.objects.get(course=access.course, slug=chapter_slug)
+    except Chapter.DoesNotExist:
+        raise Http404("No such chapter.") from None
+    return access, chapter
+
+
+def question_get_for_instructor(
+    *, user: User, course_slug: str, chapter_slug: str, question_id: int
+) -> tuple[CourseAccess, Question]:
+    """A question to edit; archived questions are gone as far as authoring goes."""
+    access = course_get_for_instructor(user=user, course_slug=course_slug)
+    try:
+        question = Question.objects.select_related("questionnaire__chapter").get(
+            pk=question_id,
+            archived=False,
+            questionnaire__chapter__course=access.course,
+            questionnaire__chapter__slug=chapter_slug,
+        )
+    except Question.DoesNotExist:
+        raise Http404("No such question.") from None
+    return access, question
 
 
 def chapter_get_for_user(

@@ -24,9 +24,11 @@ from courses.models import (
     Chapter,
     Choice,
     Course,
+    Enrolment,
     GradeWeight,
     Question,
     Questionnaire,
+    Role,
 )
 from grader.metrics import Direction
 from grader.models import Assignment
@@ -308,8 +310,14 @@ def questionnaire_statistics(*, questionnaire: Questionnaire) -> QuestionnaireSt
     Five queries, whatever the number of questions, students or attempts.
     """
     questions = selectors.questionnaire_questions(questionnaire=questionnaire)
+    # Students only: staff answering while they preview the course do not count.
+    student_ids = Enrolment.objects.filter(
+        course__chapters=questionnaire.chapter_id, role=Role.STUDENT
+    ).values("user_id")
     submitted = Answer.objects.filter(
-        attempt__questionnaire=questionnaire, attempt__status=Attempt.Status.SUBMITTED
+        attempt__questionnaire=questionnaire,
+        attempt__status=Attempt.Status.SUBMITTED,
+        attempt__user_id__in=student_ids,
     )
     # question id: (answers, marked, correct, students)
     counts: dict[int, tuple[int, int, int, int]] = {
@@ -332,7 +340,7 @@ def questionnaire_statistics(*, questionnaire: Questionnaire) -> QuestionnaireSt
         if isinstance(response, list):
             chosen[question_id].update({r for r in response if isinstance(r, int)})
     overall = Attempt.objects.filter(
-        questionnaire=questionnaire, status=Attempt.Status.SUBMITTED
+        questionnaire=questionnaire, status=Attempt.Status.SUBMITTED, user_id__in=student_ids
     ).aggregate(attempts=Count("id"), students=Count("user_id", distinct=True))
 
     stats = []

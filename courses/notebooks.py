@@ -45,6 +45,9 @@ HTML_IMAGE_RE = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
 HTML_ATTRIBUTE_RE = r"\b{}\s*=\s*(?:\"([^\"]*)\"|'([^']*)')"
 HIDE_RE = re.compile(r"^\s*#\s*hide\b", re.IGNORECASE)
 EXCERPT_LENGTH = 60
+TITLE_LENGTH = 80
+SENTENCE_END_RE = re.compile(r"[.?!:](?=\s|$)")
+MARKDOWN_LINK_RE = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 
 
 class NotebookError(ValueError):
@@ -79,6 +82,26 @@ class ParsedNotebook:
             further_research=[str(f) for f in data["further_research"]],
             skipped=[Skipped(what=str(s["what"]), why=str(s["why"])) for s in data["skipped"]],
         )
+
+
+def research_title(item: str, *, limit: int = TITLE_LENGTH) -> str:
+    """A title for a further-research item: its first sentence (or line), as plain text, cut at a
+    word to about ``limit`` characters. "Why is a GPU useful? Think of..." gives "Why is a GPU
+    useful?"; a sentence ending in a full stop or colon loses it."""
+    first = next((line.strip() for line in item.split("\n") if line.strip()), "")
+    first = MARKDOWN_LINK_RE.sub(lambda m: m.group(1), first)
+    first = " ".join(first.replace("`", "").replace("**", "").split())
+    first = re.sub(r"(?<!\w)\*(\S(?:.*?\S)?)\*(?!\w)", r"\1", first)  # *emphasis*
+    # The first sentence, unless it is too short to name anything ("E.g.", "1.").
+    for end in SENTENCE_END_RE.finditer(first):
+        if end.start() >= 15:
+            first = first[: end.end()]
+            break
+    first = first.rstrip(".:").strip()
+    if len(first) > limit:
+        cut = first[: limit - 1].rsplit(" ", 1)[0] if " " in first[: limit - 1] else first
+        first = cut[: limit - 1].rstrip(" ,;") + "…"
+    return first or "Further research"
 
 
 def _excerpt(text: str) -> str:

@@ -260,6 +260,9 @@ def review_queue(
             attempt__status=Attempt.Status.SUBMITTED,
             question__kind=Question.Kind.FREE_TEXT,
             reviewed_at__isnull=not reviewed,
+            # Students' answers only: staff answering while they preview the course do not count.
+            attempt__user__enrolments__course=course,
+            attempt__user__enrolments__role=Role.STUDENT,
         )
         .exclude(response=None)
         .exclude(response="")

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import User
-from courses import access, selectors, services
+from courses import access, preview, selectors, services
 from courses.forms import (
     EnrolForm,
     QuestionnaireForm,
@@ -30,10 +30,11 @@ def home(request: HttpRequest) -> HttpResponse:
 
 def course_detail(request: HttpRequest, course_slug: str) -> HttpResponse:
     course_access = access.course_access_for_user(user=request.user, course_slug=course_slug)
+    course_access = preview.viewer_access(request, course_access)
     rows = selectors.chapters_with_progress(
         course=course_access.course,
         user=request.user if course_access.is_member else None,
-        include_drafts=course_access.is_staff,
+        include_drafts=course_access.sees_drafts,
     )
     context = {
         "access": course_access,
@@ -70,12 +71,13 @@ def chapter_detail(request: HttpRequest, course_slug: str, chapter_slug: str) ->
     course_access, chapter = access.chapter_get_for_user(
         user=request.user, course_slug=course_slug, chapter_slug=chapter_slug
     )
+    course_access = preview.viewer_access(request, course_access)
     rows = selectors.chapters_with_progress(
-        course=course_access.course, user=request.user, include_drafts=course_access.is_staff
+        course=course_access.course, user=request.user, include_drafts=course_access.sees_drafts
     )
     index = next(i for i, row in enumerate(rows) if row.chapter.id == chapter.id)
     assignments = chapter.assignments.only("slug", "title", "published", "chapter_id")
-    if not course_access.is_staff:
+    if not course_access.sees_drafts:
         assignments = assignments.filter(published=True)
     context = {
         "access": course_access,
@@ -96,6 +98,9 @@ def questionnaire_detail(request: HttpRequest, course_slug: str, chapter_slug: s
     course_access, questionnaire = access.questionnaire_get_for_user(
         user=request.user, course_slug=course_slug, chapter_slug=chapter_slug
     )
+    course_access = preview.viewer_access(request, course_access)
+    # Staff attempts never count, so no attempt limit or due date holds them back.
+    unlimited = course_access.is_staff or course_access.previewing
     questions = selectors.questionnaire_questions(questionnaire=questionnaire)
     if request.method == "POST":
         form = QuestionnaireForm(request.POST, questions=questions)
@@ -139,8 +144,12 @@ def questionnaire_detail(request: HttpRequest, course_slug: str, chapter_slug: s
             responses=page.draft_responses,
             token=page.draft.token if page.draft else uuid.uuid4(),
         )
-    remaining = services.attempts_remaining(
-        questionnaire=questionnaire, submitted_count=len(page.submitted)
+    remaining = (
+        None
+        if unlimited
+        else services.attempts_remaining(
+            questionnaire=questionnaire, submitted_count=len(page.submitted)
+        )
     )
     context = {
         "access": course_access,
@@ -151,7 +160,8 @@ def questionnaire_detail(request: HttpRequest, course_slug: str, chapter_slug: s
         "form": form,
         "fields": [(q, form[field_name(q)]) for q in page.questions],
         "remaining": remaining,
-        "is_closed": services.questionnaire_is_closed(questionnaire=questionnaire),
+        "is_closed": not unlimited
+        and services.questionnaire_is_closed(questionnaire=questionnaire),
     }
     return render(request, "courses/questionnaire.html", context)
 
@@ -161,6 +171,7 @@ def attempt_detail(request: HttpRequest, course_slug: str, attempt_id: int) -> H
     course_access, attempt = access.attempt_get_for_user(
         user=request.user, course_slug=course_slug, attempt_id=attempt_id
     )
+    course_access = preview.viewer_access(request, course_access)
     if attempt.status != attempt.Status.SUBMITTED:
         chapter = attempt.questionnaire.chapter
         return redirect("questionnaire_detail", course_slug=course_slug, chapter_slug=chapter.slug)

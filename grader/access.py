@@ -9,10 +9,16 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from accounts.models import User
-from courses.access import CourseAccess, course_access_for_user, course_get_for_member
-from courses.models import STAFF_ROLES, Enrolment
+from courses.access import (
+    CourseAccess,
+    course_access_for_user,
+    course_get_for_instructor,
+    course_get_for_member,
+)
+from courses.models import STAFF_ROLES, Chapter, Enrolment
 from grader import live
-from grader.models import Assignment, Submission
+from grader.authoring import datasets_for_course
+from grader.models import Assignment, Baseline, BaselineRun, Dataset, Submission
 
 
 def assignment_get_for_user(*, user: User, assignment_slug: str) -> tuple[CourseAccess, Assignment]:
@@ -198,3 +204,89 @@ def submission_live_row_for_user(
         if not access.is_staff:
             raise Http404("No such submission.")
     return row
+
+
+# --- Authoring: changing assignments, baselines and datasets is for instructors, not TAs -------
+
+INSTRUCTORS_ONLY = "Only the course's instructors may change its content."
+
+
+def chapter_get_for_instructor(
+    *, user: User, course_slug: str, chapter_slug: str
+) -> tuple[CourseAccess, Chapter]:
+    """A chapter to add assignments to. TAs, students and outsiders get a 403 (as for every
+    change to course content); an unknown chapter a 404."""
+    course_access = course_get_for_instructor(user=user, course_slug=course_slug)
+    try:
+        chapter = Chapter.objects.get(course=course_access.course, slug=chapter_slug)
+    except Chapter.DoesNotExist:
+        raise Http404("No such chapter.") from None
+    return course_access, chapter
+
+
+def assignment_get_for_instructor(
+    *, user: User, assignment_slug: str
+) -> tuple[CourseAccess, Assignment]:
+    """An assignment to edit, publish, or give baselines: the course's instructors only.
+
+    A non-member (or a student, for a draft) learns nothing: 404. A student or TA of the
+    course gets a 403: TAs review and grade, they do not change content.
+    """
+    try:
+        assignment = Assignment.objects.select_related(
+            "chapter__course", "dataset", "pass_baseline"
+        ).get(slug=assignment_slug)
+    except Assignment.DoesNotExist:
+        raise Http404("No such assignment.") from None
+    course_access = course_access_for_user(user=user, course_slug=assignment.chapter.course.slug)
+    if not course_access.is_member:
+        raise Http404("No such assignment.")
+    visible = assignment.published and assignment.chapter.published
+    if not course_access.is_staff and not visible:
+        raise Http404("No such assignment.")
+    if not course_access.is_instructor:
+        raise PermissionDenied(INSTRUCTORS_ONLY)
+    return course_access, assignment
+
+
+def baseline_get_for_instructor(
+    *, user: User, assignment_slug: str, baseline_id: int
+) -> tuple[CourseAccess, Baseline]:
+    course_access, assignment = assignment_get_for_instructor(
+        user=user, assignment_slug=assignment_slug
+    )
+    try:
+        baseline = Baseline.objects.get(pk=baseline_id, assignment=assignment)
+    except Baseline.DoesNotExist:
+        raise Http404("No such baseline.") from None
+    baseline.assignment = assignment
+    return course_access, baseline
+
+
+def baseline_run_get_for_instructor(
+    *, user: User, assignment_slug: str, run_id: int
+) -> tuple[CourseAccess, BaselineRun]:
+    course_access, assignment = assignment_get_for_instructor(
+        user=user, assignment_slug=assignment_slug
+    )
+    try:
+        run = BaselineRun.objects.select_related("baseline", "dataset").get(
+            pk=run_id, baseline__assignment=assignment
+        )
+    except BaselineRun.DoesNotExist:
+        raise Http404("No such baseline run.") from None
+    run.baseline.assignment = assignment
+    return course_access, run
+
+
+def dataset_get_for_instructor(
+    *, user: User, course_slug: str, dataset_id: int
+) -> tuple[CourseAccess, Dataset]:
+    """A dataset the course's instructors may look at and use: a built-in one, or one that an
+    instructor of this course registered (see ``grader.authoring.datasets_for_course``)."""
+    course_access = course_get_for_instructor(user=user, course_slug=course_slug)
+    try:
+        dataset = datasets_for_course(course=course_access.course).get(pk=dataset_id)
+    except Dataset.DoesNotExist:
+        raise Http404("No such dataset.") from None
+    return course_access, dataset

@@ -14,6 +14,7 @@ offset the page already has, the metric points after the ones it has.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
 import statistics
@@ -70,6 +71,8 @@ class RunKeeper(threading.Thread):
         self._lines: list[str] = []
         self._metrics: list[dict[str, Any]] = []
         self._dirty = False
+        # The grading's log context (topdown.logs): this thread's lines name the run too.
+        self._context = contextvars.copy_context()
 
     # Called on the job's thread: append only, never block on the database.
     def on_log(self, line: str) -> None:
@@ -84,6 +87,9 @@ class RunKeeper(threading.Thread):
                 self._dirty = True
 
     def run(self) -> None:
+        self._context.run(self._keep)
+
+    def _keep(self) -> None:
         renew_every = min(1.0, self.lease.total_seconds() / 3)
         last_write = time.monotonic()
         try:

@@ -235,6 +235,11 @@ class Assignment(models.Model):
     submissions_per_day = models.PositiveSmallIntegerField(
         default=5, help_text="Per student; 0 means unlimited."
     )
+    gpu_seconds_per_day = models.PositiveIntegerField(
+        default=0,
+        help_text="GPU assignments: each student's GPU time on this assignment over the last 24 "
+        "hours; 0 means unlimited. A run never gets more wall time than the student has left.",
+    )
     pass_rule = models.CharField(max_length=16, choices=PassRule.choices, default=PassRule.NONE)
     pass_baseline = models.ForeignKey(
         "Baseline",

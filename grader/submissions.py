@@ -26,6 +26,7 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from accounts.models import User
+from grader import fairness
 from grader.leaderboards import leaderboard_invalidate
 from grader.live import RunKeeper, queue_for
 from grader.models import (
@@ -41,6 +42,7 @@ from grader.models import (
     log_cap,
 )
 from grader.pipeline import MAX_CODE_BYTES, CodeInvalid, Evaluation, evaluate, script_for
+from topdown.logs import grading_log_context
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +122,10 @@ def _enqueue(run: GradedRun, *, countdown: float = 0) -> None:
     options: dict[str, Any] = {"countdown": countdown} if countdown else {}
     if isinstance(run, Submission):
         tasks.grade_submission_task.apply_async(
-            args=[run.pk], queue=queue_for(run.assignment), **options
+            args=[run.pk],
+            queue=queue_for(run.assignment),
+            priority=fairness.submission_priority(submission=run),
+            **options,
         )
     else:
         assert isinstance(run, BaselineRun)
@@ -202,6 +207,12 @@ def submission_create(
         raise SubmissionRefused(
             f"You have used your {assignment.submissions_per_day} submissions for the last 24 "
             "hours; failed runs caused by the platform do not count."
+        )
+    gpu_left = fairness.gpu_seconds_left(user=user, assignment=assignment, now=now)
+    if gpu_left is not None and gpu_left < 1:
+        raise SubmissionRefused(
+            f"You have used your {assignment.gpu_seconds_per_day} GPU-seconds on this assignment "
+            "for the last 24 hours; runs that end or fall out of the window give time back."
         )
     submission = Submission.objects.create(
         user=user,
@@ -321,11 +332,22 @@ def _save_evaluation(
 
 
 def _grade(model: type[Run], pk: int, *, worker_id: str, gpu_index: int | None) -> Run | None:
+    field = "submission_id" if model is Submission else "baseline_run_id"
+    with grading_log_context(**{field: pk}):
+        return _grade_run(model, pk, worker_id=worker_id, gpu_index=gpu_index)
+
+
+def _grade_run(model: type[Run], pk: int, *, worker_id: str, gpu_index: int | None) -> Run | None:
     run = _claim(model, pk, worker_id)
     if run is None:
         return None  # someone else has it, or it is already finished: nothing to do
     assignment = (
         run.assignment if isinstance(run, Submission) else run.baseline.assignment  # type: ignore[attr-defined]
+    )
+    wall_seconds = (
+        fairness.run_wall_seconds(submission=run, assignment=assignment)
+        if isinstance(run, Submission)
+        else None
     )
     keeper = RunKeeper(model, pk, worker_id, lease=lease_duration())
     keeper.start()
@@ -336,6 +358,7 @@ def _grade(model: type[Run], pk: int, *, worker_id: str, gpu_index: int | None) 
             code=run.code,
             kind=run.code_kind,
             job_id=f"{model.__name__.lower()}-{pk}-{run.attempts}",
+            wall_seconds=wall_seconds,
             gpu_index=gpu_index,
             on_log=keeper.on_log,
             on_metric=keeper.on_metric,

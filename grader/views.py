@@ -40,6 +40,13 @@ def assignment_detail(request: HttpRequest, assignment_slug: str) -> HttpRespons
     course_access, assignment = access.assignment_get_for_user(
         user=request.user, assignment_slug=assignment_slug
     )
+    if assignment.dataset is None:  # a draft (only staff get here): nothing to submit to yet
+        context = {
+            "access": course_access,
+            "course": course_access.course,
+            "assignment": assignment,
+        }
+        return render(request, "grader/authoring/assignment_draft.html", context)
     posted = request.method == "POST"
     via_editor = posted and request.POST.get("via") == "editor"
     upload_form = SubmissionForm(

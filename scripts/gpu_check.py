@@ -26,7 +26,7 @@ from workers.jobs import JobSpec, Limits, Outcome  # noqa: E402
 from workers.predictions import read_predictions  # noqa: E402
 from workers.sandbox import detect_backend, run_job  # noqa: E402
 
-CNN = ROOT / "demo" / "assignments" / "mnist-ten-digits" / "solutions" / "small_cnn.py"
+CNN = ROOT / "demo" / "course" / "assignments" / "mnist-ten-digits" / "solutions" / "small_cnn.py"
 
 PROBES = {
     "only its GPU's device nodes": (

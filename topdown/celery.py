@@ -7,6 +7,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown
+from django.conf import settings
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "topdown.settings")
@@ -26,10 +27,14 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
     beat_schedule={
-        "reap-graded-runs": {"task": "grader.tasks.graded_runs_reap_task", "schedule": 30.0},
+        # Periods from the settings (GRADER_REAP_SECONDS, GRADER_RECONCILE_SECONDS): 30 s and 60 s.
+        "reap-graded-runs": {
+            "task": "grader.tasks.graded_runs_reap_task",
+            "schedule": float(getattr(settings, "GRADER_REAP_SECONDS", 30.0)),
+        },
         "reconcile-graded-runs": {
             "task": "grader.tasks.graded_runs_reconcile_task",
-            "schedule": 60.0,
+            "schedule": float(getattr(settings, "GRADER_RECONCILE_SECONDS", 60.0)),
         },
         "reconcile-code-answers": {
             "task": "courses.tasks.code_answers_reconcile_task",

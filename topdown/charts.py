@@ -347,3 +347,35 @@ def heatmap(
                     f'text-anchor="middle">{tick}</text>'
                 )
     return _svg(parts, title=title, width=width, height=height)
+
+
+def bar_chart(
+    counts: Sequence[int | float],
+    *,
+    labels: Sequence[str],
+    x_label: str,
+    y_label: str = "count",
+    title: str = "",
+) -> SafeString:
+    """One bar per label (a class's count of examples, say). Empty or mismatched: ``""``."""
+    values = [float(count) for count in counts]
+    if not values or len(labels) != len(values) or not all(map(math.isfinite, values)):
+        return SafeString("")
+    frame = _Frame((0, len(values)), (0, max(max(values), 1.0)))
+    frame.y0 = 0  # bars stand on zero
+    parts = frame.axes(x_label, y_label, x_ticks=False)
+    slot = (frame.right - frame.left) / len(values)
+    every = math.ceil(len(values) / 24)  # label at most about 24 bars, or the labels overlap
+    for index, (label, value) in enumerate(zip(labels, values, strict=True)):
+        x, y = frame.left + index * slot, frame.y(value)
+        parts.append(
+            f'<rect class="chart-bar" x="{x + slot * 0.1:.1f}" y="{y:.1f}" '
+            f'width="{max(slot * 0.8, 1):.1f}" height="{frame.bottom - y:.1f}">'
+            f"<title>{escape(label)}: {format_tick(value)}</title></rect>"
+        )
+        if index % every == 0:
+            parts.append(
+                f'<text class="chart-tick" x="{x + slot / 2:.1f}" y="{frame.bottom + 16}" '
+                f'text-anchor="middle">{escape(label[:10])}</text>'
+            )
+    return _svg(parts, title=title or f"{y_label} by {x_label}")

@@ -28,12 +28,26 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_secret(name: str, default: str = "") -> str:
+    """``NAME``, or the content of the file ``NAME_FILE`` names (Docker and Compose secrets);
+    setting both is refused, as the official images' entrypoints do."""
+    path = os.environ.get(f"{name}_FILE", "")
+    if not path:
+        return os.environ.get(name, default)
+    if os.environ.get(name):
+        raise ImproperlyConfigured(f"Set {name} or {name}_FILE, not both.")
+    try:
+        return Path(path).read_text().strip()
+    except OSError as error:
+        raise ImproperlyConfigured(f"{name}_FILE={path}: {error.strerror}") from None
+
+
 VAR_DIR = Path(os.environ.get("TOPDOWN_VAR_DIR", BASE_DIR / "var"))
 
 DEBUG = env_bool("DEBUG", default=True)
 
 DEFAULT_SECRET_KEY = "topdown-insecure-development-key-do-not-use-in-production"  # noqa: S105
-SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
+SECRET_KEY = env_secret("SECRET_KEY", DEFAULT_SECRET_KEY)
 if not DEBUG and (SECRET_KEY == DEFAULT_SECRET_KEY or len(SECRET_KEY) < 32):
     raise ImproperlyConfigured(
         "SECRET_KEY must be set to a random value of at least 32 characters when DEBUG is off."
@@ -58,7 +72,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "topdown.metrics.RequestLatencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "topdown.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -80,6 +96,7 @@ TEMPLATES: list[dict[str, Any]] = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "courses.preview.context",
             ],
         },
     },
@@ -102,8 +119,8 @@ ASGI_APPLICATION = "topdown.asgi.application"
 
 # Database: SQLite under var/ unless DATABASE_URL is set.
 DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{VAR_DIR / 'topdown.sqlite3'}",
+    "default": dj_database_url.parse(
+        env_secret("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'topdown.sqlite3'}",
         conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
         conn_health_checks=True,
     )
@@ -123,7 +140,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
 # Cache: Redis when configured (shared by web processes and workers), local memory otherwise.
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = env_secret("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -156,7 +173,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "static"
+# Outside var/ in the image: a volume over var/ would hide files collected at build time.
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 STORAGES = {
@@ -170,29 +188,67 @@ STORAGES = {
     },
 }
 
+# S3-compatible object storage (AWS S3, MinIO, Ceph, ...) when a bucket is named: uploads and
+# datasets then reach workers on other machines through it. Hidden test labels go to their own
+# bucket (or prefix) that no web server serves. Without a bucket: files under MEDIA_ROOT.
+S3_BUCKET = os.environ.get("S3_BUCKET", "")
+if S3_BUCKET:
+    _s3_options = {
+        "bucket_name": S3_BUCKET,
+        "endpoint_url": os.environ.get("S3_ENDPOINT_URL") or None,
+        "region_name": os.environ.get("S3_REGION") or None,
+        "access_key": env_secret("S3_ACCESS_KEY_ID") or None,
+        "secret_key": env_secret("S3_SECRET_ACCESS_KEY") or None,
+        "default_acl": None,  # the bucket's policy decides; nothing is public by default
+        "querystring_auth": True,  # links to private objects are signed and expire
+        "file_overwrite": False,
+    }
+    STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": _s3_options}
+    STORAGES["grader_hidden"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            **_s3_options,
+            "bucket_name": os.environ.get("S3_HIDDEN_BUCKET") or S3_BUCKET,
+            "location": "hidden",
+        },
+    }
+
 # Email: printed to the console unless an SMTP server is configured.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Topdown <noreply@localhost>")
 
-# Security headers; HTTPS-only cookies when not in development.
+# Security headers. With DEBUG off, HTTPS everywhere is the default (not an opt-in to forget):
+# the site runs behind a TLS-terminating proxy that sets X-Forwarded-Proto (docs/deployment.md).
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Health checks and Prometheus scrape the container over plain HTTP on the internal network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", default=False) else None
+    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", default=not DEBUG) else None
 )
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+# Content-Security-Policy, sent in every environment so the tests see what production sends
+# (topdown.csp; docs/decisions.md).
+CSP_REPORT_ONLY = env_bool("CSP_REPORT_ONLY", default=False)
+
+# /metrics (topdown.metrics): a Prometheus scraper sends "Authorization: Bearer METRICS_TOKEN";
+# staff users may look in a browser. Without a token only staff can.
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
 
 # Celery: Redis when configured, otherwise kombu's filesystem transport under var/ (no server).
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
+CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -219,6 +275,10 @@ GRADER_JOBS_DIR = os.environ.get("GRADER_JOBS_DIR", "")
 GRADER_CACHE_DIR = os.environ.get("GRADER_CACHE_DIR", str(VAR_DIR / "grader-cache"))
 GRADER_LEASE_SECONDS = int(os.environ.get("GRADER_LEASE_SECONDS", "120"))
 GRADER_MAX_INFRASTRUCTURE_RETRIES = int(os.environ.get("GRADER_MAX_INFRASTRUCTURE_RETRIES", "3"))
+# How often beat runs the reaper (re-queues runs whose lease expired) and the reconciler
+# (re-enqueues queued runs the broker may have lost), in seconds; faults.py may shorten them.
+GRADER_REAP_SECONDS = float(os.environ.get("GRADER_REAP_SECONDS", "30"))
+GRADER_RECONCILE_SECONDS = float(os.environ.get("GRADER_RECONCILE_SECONDS", "60"))
 
 # Caps on what students can post.
 ANSWER_TEXT_MAX_LENGTH = 5000
@@ -233,11 +293,25 @@ FORUM_POSTS_PER_MINUTE = int(os.environ.get("FORUM_POSTS_PER_MINUTE", "10"))
 
 TOPDOWN_VERSION = "0.1.0"
 
+# LOG_FORMAT=json: one JSON object a line (for a log collector). Either way, a line logged while
+# a run is graded carries its submission_id or baseline_run_id (topdown.logs).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {
+            "()": "topdown.logs.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        },
+        "json": {"()": "topdown.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -4,6 +4,10 @@
 (function () {
   "use strict";
 
+  // The response's CSP nonce (topdown/csp.py), for the <style> element CodeMirror adds.
+  var script = document.currentScript;
+  var nonce = script ? script.getAttribute("data-csp-nonce") : null;
+
   function storage() {
     try {
       var probe = "topdown:probe";
@@ -47,6 +51,7 @@
     var timer = null;
     var editor = window.TopdownEditor.attach(textarea, {
       label: "Your code (Python)",
+      nonce: nonce || undefined,
       onChange: function (text) {
         if (!store) {
           return;

@@ -71,9 +71,7 @@ def grader_worker(settings, tmp_path):
 @pytest.fixture
 def demo(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
-    call_command("demo_load")
-    call_command("datasets_load_builtin")
-    call_command("assignments_import", "demo/assignments")
+    call_command("demo_load")  # the built-in datasets, the demo course and its assignment
     call_command("baselines_run", "--now")
     return Assignment.objects.get(slug=SLUG)
 

@@ -461,36 +461,31 @@ def test_validation_names_what_is_wrong_with_the_tests(cast):
     assert "not valid Python" in errors["hidden_tests"][0]
 
 
-COURSE_TOML = 'slug = "c"\ntitle = "C"\n'
-CODE_QUESTION = """
-[[questions]]
-key = "code"
-kind = "code"
-prompt = "Write f."
-starter = '''
-def f(x):
-    ...
-'''
-tests = '''
-def test_f():
-    assert f(1) == 2
-'''
+COURSE_YAML = "slug: c\ntitle: C\n"
+CODE_QUESTION = """questions:
+  - id: code
+    kind: code
+    prompt: Write f.
+    starter: |
+      def f(x):
+          ...
+    tests: |
+      def test_f():
+          assert f(1) == 2
 """
 
 
 def course_with(tmp_path: Path, questionnaire: str) -> Path:
     (tmp_path / "chapters" / "01-a").mkdir(parents=True)
-    (tmp_path / "course.toml").write_text(COURSE_TOML)
-    (tmp_path / "chapters" / "01-a" / "chapter.md").write_text(
-        '+++\nslug = "a"\ntitle = "A"\n+++\nHi'
-    )
-    (tmp_path / "chapters" / "01-a" / "questionnaire.toml").write_text(questionnaire)
+    (tmp_path / "course.yaml").write_text(COURSE_YAML)
+    (tmp_path / "chapters" / "01-a" / "chapter.md").write_text("---\nid: a\ntitle: A\n---\nHi")
+    (tmp_path / "chapters" / "01-a" / "questionnaire.yaml").write_text(questionnaire)
     return tmp_path
 
 
 @pytest.mark.django_db
 def test_a_code_question_imports_from_a_course_folder(tmp_path):
-    course_folder_import(course_with(tmp_path, CODE_QUESTION + "time_limit = 3\n"))
+    course_folder_import(course_with(tmp_path, CODE_QUESTION + "    time_limit: 3\n"))
 
     question = Question.objects.get(key="code")
     assert question.kind == Question.Kind.CODE and question.time_limit_seconds == 3
@@ -503,13 +498,13 @@ def test_a_code_question_imports_from_a_course_folder(tmp_path):
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda t: t.replace("def test_f", "def check_f"), "'tests' defines no test function"),
-        (lambda t: t.replace("f(1) == 2", "f(1) == "), "'tests' is not valid Python"),
+        (lambda t: t.replace("def test_f", "def check_f"), "tests: defines no test function"),
+        (lambda t: t.replace("f(1) == 2", "f(1) == "), "tests: is not valid Python"),
         (lambda t: t.replace("def test_f():", "def test_f(tmp_path):"), "takes arguments"),
-        (lambda t: t.replace("def f(x):", "def f(x)"), "'starter' is not valid Python"),
-        (lambda t: t + "time_limit = 0\n", "'time_limit' must be a whole number"),
-        (lambda t: t + "hidden_tests = 'x = 1'\n", "'hidden_tests' defines no test function"),
-        (lambda t: t.split("tests =")[0], "needs 'tests' or 'hidden_tests'"),
+        (lambda t: t.replace("def f(x):", "def f(x)"), "starter: is not valid Python"),
+        (lambda t: t + "    time_limit: 0\n", "time_limit: must be at least 1"),
+        (lambda t: t + "    hidden_tests: x = 1\n", "hidden_tests: defines no test function"),
+        (lambda t: t.split("    tests:")[0], "needs 'tests' or 'hidden_tests'"),
     ],
 )
 def test_a_broken_code_question_is_refused_by_the_import(tmp_path, edit, message):

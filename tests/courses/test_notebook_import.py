@@ -1,7 +1,7 @@
 """The notebook importer: parsing the variants real course books use, the command, the page.
 
-nbformat is not installed in this project, so ``notebook()`` below writes the nbformat 4 JSON by
-hand: the fields nbformat itself writes for markdown and code cells.
+Notebooks are built with ``nbformat`` (``new_notebook``, ``new_markdown_cell``, ``new_code_cell``)
+and written with ``nbformat.writes``, exactly as Jupyter saves them.
 """
 
 from __future__ import annotations
@@ -9,43 +9,45 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import nbformat
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from courses.models import Answer, Attempt, Chapter, Question
 from courses.notebook_forms import NOTEBOOK_MAX_BYTES
 from courses.notebook_import import NotebookImportError, chapter_import_from_notebook
-from courses.notebooks import NotebookError, notebook_parse
-from tests.factories import UserFactory
+from courses.notebooks import NotebookError, notebook_parse, research_title
+from grader.models import Assignment
+from tests.factories import CourseFactory, UserFactory
+from tests.grader.factories import DatasetFactory, SubmissionFactory
 
 
-def markdown(source: str) -> dict:
-    return {"cell_type": "markdown", "metadata": {}, "source": source.splitlines(keepends=True)}
+def markdown(source: str) -> nbformat.NotebookNode:
+    return new_markdown_cell(source)
 
 
-def code(source: str) -> dict:
-    return {
-        "cell_type": "code",
-        "execution_count": 1,
-        "metadata": {},
-        "outputs": [{"output_type": "stream", "name": "stdout", "text": ["out\n"]}],
-        "source": source,
-    }
+def code(source: str) -> nbformat.NotebookNode:
+    output = new_output("stream", name="stdout", text="out\n")
+    return new_code_cell(source, execution_count=1, outputs=[output])
 
 
-def notebook(*cells: dict) -> dict:
-    return {
-        "nbformat": 4,
-        "nbformat_minor": 5,
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
-        "cells": list(cells),
-    }
+def notebook(*cells: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    return new_notebook(
+        cells=list(cells),
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+    )
 
 
-def parse(*cells: dict, name: str = "01_intro.ipynb"):
-    return notebook_parse(json.dumps(notebook(*cells)), name=name)
+def written(nb: nbformat.NotebookNode) -> str:
+    """The notebook's file contents, as Jupyter writes them (validated by nbformat)."""
+    return nbformat.writes(nb)
+
+
+def parse(*cells: nbformat.NotebookNode, name: str = "01_intro.ipynb"):
+    return notebook_parse(written(notebook(*cells)), name=name)
 
 
 FASTBOOK_LIKE = notebook(
@@ -81,7 +83,7 @@ FASTBOOK_LIKE = notebook(
 
 
 def test_a_fastbook_chapter_gives_its_title_body_questions_and_further_research():
-    parsed = notebook_parse(json.dumps(FASTBOOK_LIKE), name="01_intro.ipynb")
+    parsed = notebook_parse(written(FASTBOOK_LIKE), name="01_intro.ipynb")
 
     assert parsed.title == "Your Deep Learning Journey"
     assert parsed.questions == [
@@ -255,8 +257,8 @@ def test_what_is_not_a_notebook_raises_a_clear_error(source, message):
 
 
 @pytest.mark.django_db
-def test_importing_creates_a_chapter_of_free_text_questions_and_a_further_research_list(course):
-    parsed = notebook_parse(json.dumps(FASTBOOK_LIKE), name="01_intro.ipynb")
+def test_importing_creates_free_text_questions_and_a_draft_assignment_per_research_item(course):
+    parsed = notebook_parse(written(FASTBOOK_LIKE), name="01_intro.ipynb")
 
     result = chapter_import_from_notebook(course=course, notebook=parsed)
 
@@ -266,9 +268,25 @@ def test_importing_creates_a_chapter_of_free_text_questions_and_a_further_resear
     assert [q.kind for q in questions] == [Question.Kind.FREE_TEXT] * 4
     assert [q.key for q in questions] == ["q-01", "q-02", "q-03", "q-04"]
     assert questions[3].prompt == "What is `fit_one_cycle` for?"
-    assert chapter.body.endswith(
-        "## Further research\n\n1. Why is a GPU useful for deep learning?\n"
-        "1. Try to think of three areas where feedback loops might impact the use of ML.\n"
+    assert "Further research" not in chapter.body and "GPU" not in chapter.body
+    drafts = list(chapter.assignments.order_by("position"))
+    assert [(a.slug, a.uid, a.published, a.dataset) for a in drafts] == [
+        (
+            "your-deep-learning-journey-research-01",
+            "your-deep-learning-journey-research-01",
+            False,
+            None,
+        ),
+        (
+            "your-deep-learning-journey-research-02",
+            "your-deep-learning-journey-research-02",
+            False,
+            None,
+        ),
+    ]
+    assert drafts[0].title == "Why is a GPU useful for deep learning?"
+    assert drafts[1].description == (
+        "Try to think of three areas where feedback loops might impact the use of ML."
     )
     assert result.further_research == 2
 
@@ -302,7 +320,7 @@ def test_reimporting_updates_the_chapter_in_place_and_keeps_answers_and_referenc
 
 @pytest.mark.django_db
 def test_reimporting_unchanged_reports_no_update(course):
-    parsed = notebook_parse(json.dumps(FASTBOOK_LIKE), name="01_intro.ipynb")
+    parsed = notebook_parse(written(FASTBOOK_LIKE), name="01_intro.ipynb")
     chapter_import_from_notebook(course=course, notebook=parsed)
 
     again = chapter_import_from_notebook(course=course, notebook=parsed)
@@ -338,9 +356,9 @@ def test_a_reimport_that_would_drop_an_answered_question_fails_and_changes_nothi
 @pytest.fixture
 def notebook_folder(tmp_path) -> Path:
     (tmp_path / "02_second.ipynb").write_text(
-        json.dumps(notebook(markdown("# Second\n## Questionnaire\n1. Q?")))
+        written(notebook(markdown("# Second\n## Questionnaire\n1. Q?")))
     )
-    (tmp_path / "01_intro.ipynb").write_text(json.dumps(FASTBOOK_LIKE))
+    (tmp_path / "01_intro.ipynb").write_text(written(FASTBOOK_LIKE))
     (tmp_path / "notes.txt").write_text("not a notebook")
     return tmp_path
 
@@ -404,7 +422,7 @@ def test_the_plain_output_says_what_would_happen_and_what_was_skipped(course, no
 @pytest.mark.django_db
 def test_a_bad_notebook_fails_alone_and_the_command_exits_with_an_error(course, tmp_path):
     good = tmp_path / "good.ipynb"
-    good.write_text(json.dumps(notebook(markdown("# Good\n## Questionnaire\n1. Q?"))))
+    good.write_text(written(notebook(markdown("# Good\n## Questionnaire\n1. Q?"))))
     bad = tmp_path / "bad.ipynb"
     bad.write_text("{ nope")
 
@@ -423,8 +441,8 @@ def test_the_command_refuses_an_unknown_course(tmp_path):
 # The upload page -------------------------------------------------------------------------------
 
 
-def upload(name: str, content: dict | bytes) -> SimpleUploadedFile:
-    data = content if isinstance(content, bytes) else json.dumps(content).encode()
+def upload(name: str, content: nbformat.NotebookNode | bytes) -> SimpleUploadedFile:
+    data = content if isinstance(content, bytes) else written(content).encode()
     return SimpleUploadedFile(name, data, content_type="application/x-ipynb+json")
 
 
@@ -486,7 +504,8 @@ def test_an_instructor_previews_then_imports(client_for, cast):
     assert Chapter.objects.filter(course=cast.course, slug="plain").exists()
     assert "Imported 2 notebooks: 2 chapters created" in done.content.decode()
     chapter_page = client.get(reverse("chapter_detail", args=[cast.course.slug, chapter.slug]))
-    assert "<h2>Further research</h2>" in chapter_page.content.decode()
+    assert "Why is a GPU useful for deep learning?" in chapter_page.content.decode()
+    assert chapter.assignments.filter(published=False).count() == 2
 
 
 @pytest.mark.django_db
@@ -524,3 +543,194 @@ def test_a_bad_file_gets_an_inline_error_and_no_preview(client_for, cast, name, 
     assert response.status_code == 200
     assert message in response.content.decode()
     assert response.context["import_form"] is None and not response.context["results"]
+
+
+# Further research: every variant, then draft assignments --------------------------------------
+
+GPU = "Why is a GPU useful for deep learning?"
+LOOPS = "Try to think of three areas where feedback loops might impact the use of ML."
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        pytest.param(
+            [markdown("# T"), markdown("### Further Research"), markdown(f"1. {GPU}\n1. {LOOPS}")],
+            id="separate-cells",
+        ),
+        pytest.param(
+            [markdown(f"# T\n\n### Further research\n\n1. {GPU}\n2. {LOOPS}")],
+            id="heading-and-list-in-the-title-cell",
+        ),
+        pytest.param(
+            [markdown("# T"), markdown(f"### FURTHER RESEARCH:\n1. {GPU}\n1. {LOOPS}")],
+            id="upper-case-trailing-colon-shared-cell",
+        ),
+        pytest.param(
+            [markdown("# T"), markdown("## further research :"), markdown(f"1. {GPU}\n1. {LOOPS}")],
+            id="lower-case-spaced-colon",
+        ),
+        pytest.param(
+            [
+                markdown("# T"),
+                markdown("### Further Research"),
+                markdown("Each chapter also has a further research section."),
+                markdown("> tip: Pick the one you like best."),
+                markdown(f"1. {GPU}"),
+                markdown(f"1. {LOOPS}"),
+            ],
+            id="paragraph-and-tip-cells-between-and-items-over-cells",
+        ),
+        pytest.param(
+            [
+                markdown("# T"),
+                markdown(
+                    "### Further Research\n\nA paragraph first.\n\n> note: a note\n\n"
+                    f"1. {GPU}\n1. {LOOPS}"
+                ),
+            ],
+            id="paragraph-and-tip-in-the-same-cell",
+        ),
+    ],
+)
+def test_further_research_variants_give_the_same_items(cells):
+    parsed = parse(*cells)
+
+    assert parsed.further_research == [GPU, LOOPS]
+
+
+def test_further_research_items_keep_lines_sub_items_code_images_and_references():
+    parsed = parse(
+        markdown("# T"),
+        markdown(
+            "### Further Research\n"
+            "1. Complete the notebook using\n"
+            "a different dataset, as in <<chapter_intro>>:\n"
+            "    - the `ImageDataLoaders` way\n"
+            "    - the <<sec_datablock, data block API>> way\n"
+            '1. Explain ![diagram](images/sgd.svg) and <img src="https://x.org/a.png" alt="a">.\n'
+            "1. What does `x << 1 >> 1` print?"
+        ),
+    )
+
+    assert parsed.further_research == [
+        "Complete the notebook using\na different dataset, as in chapter_intro:\n"
+        " - the `ImageDataLoaders` way\n - the data block API way",
+        'Explain *[image: diagram]* and <img src="https://x.org/a.png" alt="a">.',
+        "What does `x << 1 >> 1` print?",
+    ]
+    assert any(s.what == "image images/sgd.svg" for s in parsed.skipped)
+
+
+def test_a_notebook_without_further_research_reports_it_and_imports_no_assignment(db, course):
+    parsed = parse(markdown("# Only questions\n## Questionnaire\n1. A?"))
+
+    result = chapter_import_from_notebook(course=course, notebook=parsed)
+
+    assert result.further_research == 0 and not result.error
+    assert {"what": "the Further Research section", "why": "the notebook has none"} in (
+        result.skipped
+    )
+    assert not Assignment.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("item", "title"),
+    [
+        (GPU, GPU),
+        ("What is `fit_one_cycle` for?", "What is fit_one_cycle for?"),
+        ("Read [the article](https://x.org). Then discuss it with a friend.", "Read the article"),
+        (
+            "Complete the notebook using a different dataset:\n- one\n- two",
+            "Complete the notebook using a different dataset",
+        ),
+        (
+            "Look up the ImageNet competition results over the years and plot the winning error "
+            "rates against the year on a logarithmic scale",
+            "Look up the ImageNet competition results over the years and plot the winning…",
+        ),
+    ],
+)
+def test_a_research_items_title_is_its_first_sentence_in_plain_text(item, title):
+    assert research_title(item) == title
+    assert len(research_title(item)) <= 80
+
+
+def research_notebook(*items: str, title: str = "Chapter One"):
+    listed = "\n".join(f"1. {item}" for item in items)
+    return parse(markdown(f"# {title}"), markdown(f"### Further Research\n{listed}"))
+
+
+@pytest.mark.django_db
+def test_a_reimport_updates_drafts_in_place_and_keeps_what_the_instructor_set(course):
+    chapter_import_from_notebook(course=course, notebook=research_notebook(GPU, LOOPS))
+    first = Assignment.objects.get(slug="chapter-one-research-01")
+    dataset = DatasetFactory()
+    Assignment.objects.filter(pk=first.pk).update(dataset=dataset, metric="macro_f1")
+
+    result = chapter_import_from_notebook(
+        course=course, notebook=research_notebook("Why are GPUs fast?", LOOPS)
+    )
+
+    first.refresh_from_db()
+    assert result.updated and first.title == "Why are GPUs fast?"
+    assert first.description == "Why are GPUs fast?"
+    assert (first.dataset, first.metric, first.published) == (dataset, "macro_f1", False)
+    assert Assignment.objects.count() == 2
+
+    again = chapter_import_from_notebook(
+        course=course, notebook=research_notebook("Why are GPUs fast?", LOOPS)
+    )
+    assert not again.updated
+
+
+@pytest.mark.django_db
+def test_a_dropped_item_deletes_its_draft_but_never_one_with_submissions(course):
+    chapter_import_from_notebook(course=course, notebook=research_notebook(GPU, LOOPS, "Third."))
+    worked_on = Assignment.objects.get(slug="chapter-one-research-02")
+    dataset = DatasetFactory()
+    Assignment.objects.filter(pk=worked_on.pk).update(dataset=dataset)
+    SubmissionFactory(assignment=Assignment.objects.get(pk=worked_on.pk))
+
+    result = chapter_import_from_notebook(course=course, notebook=research_notebook(GPU))
+
+    slugs = set(Assignment.objects.values_list("slug", flat=True))
+    assert slugs == {"chapter-one-research-01", "chapter-one-research-02"}
+    assert {
+        "what": "assignment chapter-one-research-02",
+        "why": "kept although its item left the notebook: it has submissions",
+    } in result.skipped
+
+
+@pytest.mark.django_db
+def test_a_second_course_importing_the_same_notebook_gets_its_own_drafts(course):
+    other = CourseFactory(slug="other-course")
+    chapter_import_from_notebook(course=course, notebook=research_notebook(GPU))
+    chapter_import_from_notebook(course=other, notebook=research_notebook(GPU))
+    chapter_import_from_notebook(course=other, notebook=research_notebook(GPU))  # in place
+
+    assert sorted(Assignment.objects.values_list("slug", "chapter__course__slug")) == [
+        ("chapter-one-research-01", course.slug),
+        ("other-course-chapter-one-research-01", "other-course"),
+    ]
+
+
+@pytest.mark.django_db
+def test_a_dry_run_creates_no_assignment(course):
+    result = chapter_import_from_notebook(
+        course=course, notebook=research_notebook(GPU, LOOPS), dry_run=True
+    )
+
+    assert result.created and result.further_research == 2
+    assert not Assignment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_imported_drafts_are_listed_for_staff_but_not_students(client_for, cast):
+    chapter_import_from_notebook(course=cast.course, notebook=research_notebook(GPU))
+    url = reverse("chapter_detail", args=[cast.course.slug, "chapter-one"])
+
+    assert GPU in client_for(cast.instructor).get(url).content.decode()
+    assert GPU not in client_for(cast.student).get(url).content.decode()
+    draft = reverse("assignment_detail", args=["chapter-one-research-01"])
+    assert client_for(cast.student).get(draft).status_code == 404

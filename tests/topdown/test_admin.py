@@ -11,7 +11,8 @@ APPS = {"accounts", "courses", "grader"}
 
 
 @pytest.mark.django_db
-def test_every_model_is_in_the_admin_and_its_pages_load(client):
+def test_every_model_is_in_the_admin_and_its_pages_load(client, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"  # demo_load registers the built-in datasets
     call_command("demo_load")
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     registered = {model for model in admin.site._registry if model._meta.app_label in APPS}

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
-from courses.course_folder import course_folder_import
+from courses.course_folder import CourseFolderError, course_folder_import
 from courses.models import Role
 from courses.services import enrolment_create
+from grader.management.commands.datasets_load_builtin import builtin_datasets_load
 
 DEMO_FOLDER = settings.BASE_DIR / "demo" / "course"
 DEMO_PASSWORD = "topdown-demo"  # noqa: S105 - published on purpose: these are demo accounts
@@ -17,10 +18,18 @@ DEMO_USERS = [
 
 
 class Command(BaseCommand):
-    help = "Load the demo course and the demo users. Safe to run again: it changes nothing then."
+    help = (
+        "Load the built-in datasets, the demo course (demo/course/, with its assignment) and the "
+        "demo users. Safe to run again: it changes nothing then."
+    )
 
     def handle(self, *args: object, **options: object) -> None:
-        course, report = course_folder_import(DEMO_FOLDER)
+        # The demo assignment names a built-in dataset, which must be registered first.
+        datasets = builtin_datasets_load()
+        try:
+            course, report = course_folder_import(DEMO_FOLDER)
+        except CourseFolderError as error:
+            raise CommandError(str(error)) from None
         created_users = []
         for username, display_name, role in DEMO_USERS:
             user = User.objects.filter(username=username).first()
@@ -33,8 +42,9 @@ class Command(BaseCommand):
                 )
                 created_users.append(username)
             enrolment_create(user=user, course=course, role=role)
+        registered = [f"{d.dataset.slug} v{d.dataset.version}" for d in datasets if d.created]
         self.stdout.write(
-            f"Demo course '{course.slug}': {report.created} created, {report.updated} updated, "
-            f"{report.unchanged} unchanged. "
+            f"Datasets registered: {', '.join(registered) or 'none'}. "
+            f"Demo course '{course.slug}': {report.summary()}. "
             f"Demo users created: {', '.join(created_users) or 'none'}."
         )

@@ -26,7 +26,7 @@ def notebook_paths(paths: list[Path]) -> list[Path]:
 class Command(BaseCommand):
     help = (
         "Import Jupyter notebooks as chapters: title, body, '## Questionnaire' items as "
-        "free-text questions and '### Further Research' items as a list in the chapter body. "
+        "free-text questions and '### Further Research' items as draft assignments. "
         "Importing a notebook again updates its chapter in place."
     )
 

@@ -1,4 +1,5 @@
-// The one global the site's pages use: window.TopdownEditor.attach(textarea, options).
+// The one global the site's pages use: window.TopdownEditor.attach(textarea, options), where
+// options are { label, onChange, nonce } (nonce: the response's CSP nonce, topdown/csp.py).
 // Built into ../codemirror.bundle.js by build.sh; edit this file, not the bundle.
 import { basicSetup } from "codemirror";
 import { indentWithTab } from "@codemirror/commands";
@@ -19,6 +20,8 @@ function attach(textarea, options) {
         keymap.of([indentWithTab]),
         python(),
         EditorView.contentAttributes.of({ "aria-label": settings.label || "Code editor" }),
+        // The page's Content-Security-Policy allows our <style> element by this nonce.
+        settings.nonce ? EditorView.cspNonce.of(settings.nonce) : [],
         EditorView.updateListener.of((update) => {
           if (!update.docChanged) {
             return;
