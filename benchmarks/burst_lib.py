@@ -389,7 +389,10 @@ def app_environment(
         "DEBUG": "0",
         "SECRET_KEY": "".join(secrets.choice(alphabet) for _ in range(50)),
         "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_COOKIES": "0",  # plain HTTP on loopback
+        # Plain HTTP on loopback: no secure cookies, no redirect to HTTPS, no HSTS.
+        "SECURE_COOKIES": "0",
+        "SECURE_SSL_REDIRECT": "0",
+        "SECURE_HSTS_SECONDS": "0",
         "DATABASE_URL": stores.database_url,
         "REDIS_URL": stores.redis_url,
         "CACHE_KEY_PREFIX": "topdown-burst",

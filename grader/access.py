@@ -21,8 +21,14 @@ from grader.authoring import datasets_for_course
 from grader.models import Assignment, Baseline, BaselineRun, Dataset, Submission
 
 
-def assignment_get_for_user(*, user: User, assignment_slug: str) -> tuple[CourseAccess, Assignment]:
-    """Members of the assignment's course may see it; others learn nothing about it."""
+def assignment_get_for_user(
+    *, user: User, assignment_slug: str, with_dataset: bool = False
+) -> tuple[CourseAccess, Assignment]:
+    """Members of the assignment's course may see it; others learn nothing about it.
+
+    With ``with_dataset``, a draft that has no dataset yet is a 404 too (for pages that show
+    scores or data: leaderboard, history, samples).
+    """
     try:
         assignment = Assignment.objects.select_related("chapter__course", "dataset").get(
             slug=assignment_slug
@@ -32,6 +38,8 @@ def assignment_get_for_user(*, user: User, assignment_slug: str) -> tuple[Course
     access = course_get_for_member(user=user, course_slug=assignment.chapter.course.slug)
     if not access.is_staff and not (assignment.published and assignment.chapter.published):
         raise Http404("No such assignment.")
+    if with_dataset and assignment.dataset_id is None:
+        raise Http404("This assignment is a draft without a dataset yet.")
     return access, assignment
 
 
@@ -146,7 +154,9 @@ def assignment_student_get_for_user(
     """Whose work on an assignment ``user`` may look through: their own; course staff may name
     any student of the course. Naming anyone else without being staff is a 404, as for their
     submissions."""
-    access, assignment = assignment_get_for_user(user=user, assignment_slug=assignment_slug)
+    access, assignment = assignment_get_for_user(
+        user=user, assignment_slug=assignment_slug, with_dataset=True
+    )
     if not student_username or student_username == user.get_username():
         return access, assignment, user
     if not access.is_staff:

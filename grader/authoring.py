@@ -232,6 +232,7 @@ EDITABLE_FIELDS = (
     "memory_mb",
     "needs_gpu",
     "submissions_per_day",
+    "gpu_seconds_per_day",
     "pass_rule",
     "pass_baseline",
     "pass_threshold",

@@ -107,6 +107,13 @@ class AssignmentForm(forms.Form):
         max_value=1000,
         help_text="Per student, over any 24 hours; 0 means unlimited.",
     )
+    gpu_seconds_per_day = forms.IntegerField(
+        label="GPU-seconds per day",
+        min_value=0,
+        max_value=7 * 24 * 3600,
+        help_text="GPU assignments: each student's GPU time over any 24 hours; 0 means "
+        "unlimited. A run never gets more wall time than its student has left.",
+    )
     pass_rule = forms.ChoiceField(choices=Assignment.PassRule.choices)
     pass_baseline = forms.ModelChoiceField(
         queryset=Baseline.objects.none(),
@@ -153,6 +160,7 @@ class AssignmentForm(forms.Form):
                 "memory_mb",
                 "needs_gpu",
                 "submissions_per_day",
+                "gpu_seconds_per_day",
                 "pass_rule",
                 "pass_threshold",
                 "due_at",

@@ -120,7 +120,7 @@ def assignment_detail(request: HttpRequest, assignment_slug: str) -> HttpRespons
 def assignment_samples(request: HttpRequest, assignment_slug: str) -> HttpResponse:
     """The dataset's sample picture (public training images), for the course's members."""
     _, assignment = access.assignment_get_for_user(
-        user=request.user, assignment_slug=assignment_slug
+        user=request.user, assignment_slug=assignment_slug, with_dataset=True
     )
     grid = assignment_overview.dataset_sample_grid(dataset=assignment.dataset)
     if grid is None:
@@ -291,7 +291,7 @@ def _leaderboard_chart(board: leaderboards.Leaderboard) -> str:
 @require_GET
 def assignment_leaderboard(request: HttpRequest, assignment_slug: str) -> HttpResponse:
     course_access, assignment = access.assignment_get_for_user(
-        user=request.user, assignment_slug=assignment_slug
+        user=request.user, assignment_slug=assignment_slug, with_dataset=True
     )
     board = leaderboards.leaderboard_for_assignment(
         assignment=assignment, viewer=request.user, now=timezone.now(), page=request.GET.get("page")
