@@ -40,7 +40,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 CMD ["gunicorn", "--config", "deploy/gunicorn.conf.py", "topdown.wsgi:application"]
 
 FROM base AS worker
-ARG PIP_EXTRA_INDEX_URL=""
 COPY requirements/base.txt requirements/worker.txt requirements/
 RUN python -m venv /opt/venv && pip install -r requirements/worker.txt
 COPY . .

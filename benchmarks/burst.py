@@ -63,7 +63,7 @@ from benchmarks.burst_lib import (
     student_cookies,
     wait_for_drain,
 )
-from benchmarks.engine_timing import load_average, machine_description, machine_line
+from benchmarks.engine_timing import load_average, machine_description, machine_line, summary
 from benchmarks.web import (
     DEFAULT_SERVER,
     REPO,
@@ -211,7 +211,24 @@ def execute(
             "queue_empty_after_burst_s": (
                 round(drained_after, 2) if drained_after is not None else None
             ),
-            "drain_s": round(last_finished - burst_end_wall, 2) if last_finished else None,
+            # The last result after the last submit (0 when the workers kept up with the burst).
+            "drain_s": (
+                round(max(0.0, last_finished - burst_end_wall), 2) if last_finished else None
+            ),
+            "queue_wait_s": summary(
+                [float(r["started_at"]) - float(r["queued_at"]) for r in rows if r["started_at"]],
+                1,
+                2,
+            ),
+            "run_s": summary(
+                [
+                    float(r["finished_at"]) - float(r["started_at"])
+                    for r in rows
+                    if r["started_at"] and r["finished_at"]
+                ],
+                1,
+                2,
+            ),
             "first_submit_to_last_result_s": (
                 round(last_finished - load.t0_wall, 2) if last_finished else None
             ),
@@ -225,6 +242,7 @@ def execute(
             },
             "records": len(load.records),
             "_load": load,
+            "_rows": rows,
         }
         return report
     finally:
@@ -383,7 +401,11 @@ def markdown(report: dict[str, Any], targets: dict[str, Any]) -> str:
         f"The queue: the last result was saved {seconds_or_dash(report['drain_s'])} after the "
         "last submit (the drain), "
         f"{seconds_or_dash(report['first_submit_to_last_result_s'])} after the first; the two "
-        f"workers graded {report['gradings_per_s']} submissions/s.",
+        f"workers graded {report['gradings_per_s']} submissions/s. From the rows: the wait in "
+        f"the queue (queued to claimed) p50 {report['queue_wait_s'].get('p50', '-')} s, p95 "
+        f"{report['queue_wait_s'].get('p95', '-')} s; a grading (claimed to saved: sandbox, the "
+        f"program, scoring, saving) p50 {report['run_s'].get('p50', '-')} s, p95 "
+        f"{report['run_s'].get('p95', '-')} s.",
         "",
         *accounting_lines(report),
         "",

@@ -82,7 +82,7 @@ BENCH_REDIS_DB = 13
 BENCH_CACHE_PREFIX = "topdown-bench-grader"
 
 ASSIGNMENT = "mnist-ten-digits"
-STARTER = REPO / "demo" / "assignments" / ASSIGNMENT / "starter.py"
+STARTER = REPO / "demo" / "course" / "assignments" / ASSIGNMENT / "starter.py"
 SOLUTIONS = {
     "pixel": ("pixel similarity (starter.py)", STARTER),
     "cnn": ("small CNN, PyTorch (solutions/small_cnn.py)", BENCH_DIR / "solutions/small_cnn.py"),

@@ -14,6 +14,7 @@ from django.utils.formats import date_format
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from courses import preview
 from courses import services as course_services
 from grader import (
     access,
@@ -40,6 +41,8 @@ def assignment_detail(request: HttpRequest, assignment_slug: str) -> HttpRespons
     course_access, assignment = access.assignment_get_for_user(
         user=request.user, assignment_slug=assignment_slug
     )
+    # Staff previewing the course as a student see the student's page (what it shows only).
+    course_access = preview.viewer_access(request, course_access)
     if assignment.dataset is None:  # a draft (only staff get here): nothing to submit to yet
         context = {
             "access": course_access,

@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 DEMO_PASSWORD = "topdown-demo"
 SLUG = "mnist-ten-digits"
 STARTER = (
-    Path(__file__).resolve().parents[2] / "demo" / "assignments" / SLUG / "starter.py"
+    Path(__file__).resolve().parents[2] / "demo" / "course" / "assignments" / SLUG / "starter.py"
 ).read_text()
 # The starter, printing and logging as it goes, slowly enough to be watched.
 WATCHED = (

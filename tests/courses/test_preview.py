@@ -267,3 +267,19 @@ def test_staff_answers_stay_out_of_the_review_queue(cast, client_for, answered):
     assert selectors.review_queue_count(course=cast.course) == 1
     page = client_for(cast.ta).get(reverse("review_queue", args=[cast.course.slug]))
     assert b"Staff essay" not in page.content
+
+
+@pytest.mark.django_db
+def test_the_assignment_page_hides_staff_links_while_previewing(client, cast):
+    from tests.grader.factories import AssignmentFactory
+
+    assignment = AssignmentFactory(chapter=cast.questionnaire.chapter, slug="previewed")
+    client.force_login(cast.instructor)
+    url = reverse("assignment_detail", args=[assignment.slug])
+    assert b"All submissions (staff)" in client.get(url).content
+
+    start_preview(client, cast)
+    page = client.get(url).content.decode()
+
+    assert "All submissions (staff)" not in page and "Edit assignment" not in page
+    assert BANNER in page

@@ -210,3 +210,36 @@ def test_broker_queue_length_is_reported_for_a_redis_broker(client, token, setti
 
     for queue in ("default", "cpu", "gpu"):
         assert value(found, "topdown_broker_queue_length", queue=queue) is not None
+
+
+def test_request_latency_adds_up_across_gunicorns_processes(tmp_path):
+    # prometheus_client's multiprocess mode, as deploy/gunicorn.conf.py sets it up: each process
+    # writes its own file, and whichever process answers /metrics reads them all.
+    import os
+    import subprocess
+    import sys
+
+    from tests.processes import ROOT
+
+    observe = (
+        "import django; django.setup(); from topdown.metrics import REQUEST_LATENCY; "
+        "REQUEST_LATENCY.labels(view='home', method='GET', status='2xx').observe(0.02)"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", observe], cwd=ROOT, env=env, check=True, timeout=60)
+    read = (
+        "import django; django.setup(); "
+        "from prometheus_client import CollectorRegistry, generate_latest, multiprocess; "
+        "registry = CollectorRegistry(); multiprocess.MultiProcessCollector(registry); "
+        "print(generate_latest(registry).decode())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", read], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert (
+        'topdown_http_request_duration_seconds_count{method="GET",status="2xx",view="home"} 2.0'
+        in result.stdout
+    )
