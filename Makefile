@@ -72,7 +72,7 @@ $(VENV)/.worker-installed: requirements/base.txt requirements/worker.txt | $(BIN
 	$(BIN)/pip install --quiet -r requirements/worker.txt
 	touch $@
 
-BENCHMARKS := web grader live_latency pages forum
+BENCHMARKS := web grader live_latency pages forum burst faults
 
 bench: $(VENV)/.dev-installed $(VENV)/.worker-installed services system-deps
 	@worst=0; for name in $(BENCHMARKS); do \

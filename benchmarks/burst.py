@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -43,6 +44,7 @@ from typing import Any, Protocol
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.burst_lib import (
+    CpuByGroup,
     Interrupted,
     Load,
     Monitor,
@@ -62,8 +64,15 @@ from benchmarks.burst_lib import (
     seconds_or_dash,
     student_cookies,
     wait_for_drain,
+    warm_up,
 )
-from benchmarks.engine_timing import load_average, machine_description, machine_line, summary
+from benchmarks.engine_timing import (
+    cpu_busy_share,
+    load_average,
+    machine_description,
+    machine_line,
+    summary,
+)
 from benchmarks.web import (
     DEFAULT_SERVER,
     REPO,
@@ -103,6 +112,12 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         "--drain-timeout", type=float, default=1200, help="most seconds to wait for the drain"
     )
     parser.add_argument("--no-write", action="store_true", help="write neither RESULTS.md nor json")
+    parser.add_argument(
+        "--pin-workers",
+        action="store_true",
+        help="the Celery workers (and their sandboxes) on the last CPU, everything else on the "
+        "others: as if the workers ran on a machine of their own",
+    )
 
 
 def sizes_of(args: argparse.Namespace) -> dict[str, Any]:
@@ -130,6 +145,7 @@ def execute(
     """Stores, site, load, drain and accounting; everything stopped before it returns."""
     began = time.monotonic()
     load_before = load_average()
+    worker_cpus = pin_cpus(args.pin_workers)
     stores = PrivateStores()
     site: Site | None = None
     monitor: Monitor | None = None
@@ -144,11 +160,15 @@ def execute(
             lease_s=lease_s,
             reap_s=reap_s,
             reconcile_s=reconcile_s,
+            worker_cpus=worker_cpus,
         )
         site.prepare(args.students, args.browsers)
         site.start()
         seed = site.seed
         site.check_pages(student_cookies(seed["sessions"][seed["browsers"][0]]))
+        log("warm-up: every page through every web worker, one grading per worker")
+        warm = warm_up(site, stores.database_url, rounds=2 * args.web_workers)
+        cpu = CpuByGroup(site, stores)
         load = Load(
             site,
             submitters=args.students,
@@ -169,7 +189,9 @@ def execute(
             f"burst: {args.students} students submit {args.submissions} times over "
             f"{args.duration:.0f} s; {args.browsers} students browse (think {args.think:.0f} s)"
         )
-        cpu_0 = cpu_times()
+        busy_before = cpu_busy_share(2.0)  # ours idle: what others on the machine use
+        log(f"CPUs {busy_before:.0%} busy before the load (our processes idle)")
+        cpu_0, snap_0 = cpu_times(), cpu.snapshot()
         threads: list[threading.Thread] = []
 
         def on_start(load: Load) -> None:
@@ -177,12 +199,12 @@ def execute(
                 threads.append(injector.start(load, site, stores))
 
         load.run(on_progress, on_start)
-        cpu_1 = cpu_times()
+        cpu_1, snap_1 = cpu_times(), cpu.snapshot()
         log(f"burst over after {load.burst_end:.1f} s: " + progress_line(load, monitor.counts()))
         for thread in threads:
             thread.join(timeout=180)
         drained_after = wait_for_drain(load, monitor, args.drain_timeout)
-        cpu_2 = cpu_times()
+        cpu_2, snap_2 = cpu_times(), cpu.snapshot()
         log(
             "drained "
             + (f"{drained_after:.1f} s after the burst" if drained_after is not None else "NOT")
@@ -201,12 +223,22 @@ def execute(
             "full_size": full_size(args),
             "think_s": args.think,
             "workers": args.workers,
+            "worker_cpus": sorted(worker_cpus) if worker_cpus else None,
             "web": ServerConfig("sync", workers=args.web_workers).label(),
             "grader_settings": site.settings,
             "machine": machine_description(),
             "versions": stores.versions(),
             "load_average": {"before": load_before, "after": load_average()},
-            "cpu_busy": {"burst": busy_between(cpu_0, cpu_1), "drain": busy_between(cpu_1, cpu_2)},
+            "cpu_busy": {
+                "before": busy_before,
+                "burst": busy_between(cpu_0, cpu_1),
+                "drain": busy_between(cpu_1, cpu_2),
+            },
+            "cpu_by_role": {
+                "burst": cpu.between(snap_0, snap_1),
+                "drain": cpu.between(snap_1, snap_2),
+            },
+            "warm_up": warm,
             "burst_s": round(load.burst_end, 2),
             "queue_empty_after_burst_s": (
                 round(drained_after, 2) if drained_after is not None else None
@@ -254,6 +286,18 @@ def execute(
             site.stop()
         stores.stop()
         log(f"stopped; {time.monotonic() - began:.0f} s in all")
+
+
+def pin_cpus(pin: bool) -> set[int] | None:
+    """With ``--pin-workers``: this process (and so every process it starts: stores, gunicorn,
+    beat, the clients' threads) on all CPUs but the last; the workers on the last one."""
+    if not pin:
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        raise BenchmarkError("--pin-workers needs at least 2 CPUs")
+    os.sched_setaffinity(0, set(cpus[:-1]))
+    return {cpus[-1]}
 
 
 def _histogram(values: Any) -> dict[str, int]:
@@ -323,6 +367,7 @@ def setup_lines(report: dict[str, Any]) -> list[str]:
         f"- Machine: {machine_line(machine)}; load average (1, 5, 15 min) before "
         f"{' '.join(report['load_average']['before'])}, after "
         f"{' '.join(report['load_average']['after'])}; CPUs busy "
+        f"{report['cpu_busy']['before']:.0%} just before the load (ours idle: others' work), "
         f"{report['cpu_busy']['burst']:.0%} during the burst, {report['cpu_busy']['drain']:.0%} "
         "during the drain (everything below shares these CPUs)",
         f"- Software: Python {machine['python']}, Django {machine['django']}, Celery "
@@ -333,13 +378,27 @@ def setup_lines(report: dict[str, Any]) -> list[str]:
         f"off); {report['workers']} Celery workers (`--pool=solo --queues=default,cpu`, "
         "bubblewrap sandbox required) and beat (reaper every "
         f"{g['reap_s']:.0f} s, reconciler every {g['reconcile_s']:.0f} s, lease "
-        f"{g['lease_s']} s); sessions in `cached_db` over Redis",
+        f"{g['lease_s']} s); sessions in `cached_db` over Redis"
+        + (
+            f"; **the workers pinned to CPU {report['worker_cpus']}** and everything else to "
+            "the other CPUs (`--pin-workers`: as if the workers had a machine of their own)"
+            if report.get("worker_cpus")
+            else "; nothing pinned: the workers and the web share every CPU"
+        ),
         f"- Load: {s['students']} students submit {s['submissions']:,} times at times spread "
         f"uniformly over {s['duration']:.0f} s (the upload form: multipart POST with the CSRF "
         "token, then the redirect to the submission page; a 5xx or no answer is tried again, "
         f"at most 3 tries); {s['browsers']} students read the chapter, the leaderboard and a "
         f"30-post forum thread with exponential think times (mean {report['think_s']:.0f} s). "
         "Clients are threads of the benchmark's process, one connection per request",
+        "- CPU use in CPUs (of "
+        f"{machine['nproc']}; from /proc, approximate), during the burst: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in report["cpu_by_role"]["burst"].items())
+        + "; during the drain: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in report["cpu_by_role"]["drain"].items()),
+        f"- Before the load, a warm-up ({report['warm_up']['seconds']:.0f} s, not counted): "
+        f"every page {report['warm_up']['page_rounds']} times, and one grading per worker (the "
+        "instructor's; left out of every figure below)",
         "- Programs: small numpy classifiers of the 8x8 digits (1,437 training, 360 test "
         "images): " + ", ".join(f"{k} {v}" for k, v in report["kinds"].items()),
     ]
@@ -447,6 +506,10 @@ def print_summary(report: dict[str, Any], targets: dict[str, Any]) -> None:
         f"\ndrain {seconds_or_dash(report['drain_s'])} after the burst; "
         f"{report['gradings_per_s']} gradings/s"
     )
+    for phase, roles in report["cpu_by_role"].items():
+        print(
+            f"CPUs used during the {phase}: " + ", ".join(f"{k} {v:.2f}" for k, v in roles.items())
+        )
     for row in targets["rows"]:
         print(f"{row['target']:<62} {mark(row['met'])} ({row['value']})")
     print(f"\nall targets met: {targets['all_met']}")

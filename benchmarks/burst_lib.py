@@ -503,6 +503,7 @@ class Site:
         lease_s: int,
         reap_s: float,
         reconcile_s: float,
+        worker_cpus: set[int] | None = None,
     ) -> None:
         global _RECORD_FILE
         _RECORD_FILE = stores.root / "processes"
@@ -517,6 +518,7 @@ class Site:
         self.beat: CeleryProcess | None = None
         self.seed: dict[str, Any] = {}
         self.n_workers = workers
+        self.worker_cpus = worker_cpus
         self.settings = {"lease_s": lease_s, "reap_s": reap_s, "reconcile_s": reconcile_s}
 
     def prepare(self, submitters: int, browsers: int) -> None:
@@ -548,7 +550,13 @@ class Site:
         worker_env = {**self.env, "LOG_LEVEL": "INFO", "BURST_GRADED_LOG": str(self.graded_log)}
         for index in range(1, self.n_workers + 1):
             hostname = worker_hostname(index)
+            pin = (
+                ["taskset", "-c", ",".join(map(str, sorted(self.worker_cpus)))]
+                if self.worker_cpus
+                else []
+            )
             command = [
+                *pin,
                 PYTHON,
                 "-m",
                 "benchmarks.burst_worker",
@@ -886,7 +894,8 @@ class Load:
                 return
             if reply.status and reply.status < 500:
                 return  # refused (a form error, a redirect elsewhere): the student gives up
-            time.sleep(RETRY_WAIT_S * (attempt + 1))
+            if attempt + 1 < RETRIES:
+                time.sleep(RETRY_WAIT_S * (attempt + 1))
 
     def _submitter(self, mine: list[SentSubmission]) -> None:
         for sent in mine:
@@ -940,6 +949,106 @@ class Load:
 
     def now(self) -> float:
         return time.monotonic() - self.t0
+
+
+def warm_up(
+    site: Site, database_url: str, *, rounds: int, timeout_s: float = 180
+) -> dict[str, Any]:
+    """What a site that has been up all day has done: every page rendered by every web worker,
+    and one grading by each worker (the instructor's, left out of every count)."""
+    seed = site.seed
+    browser = student_cookies(seed["sessions"][seed["browsers"][0]])
+    paths = [
+        seed[k] for k in ("chapter_path", "leaderboard_path", "thread_path", "assignment_path")
+    ]
+    began = time.monotonic()
+    for _ in range(rounds):
+        for path in paths:
+            get(site.port, path, browser)
+    instructor = student_cookies(seed["sessions"][seed["instructor"]])
+    ids = []
+    for index in range(len(site.workers)):
+        code = program(-1 - index, random.Random(index)).code
+        reply = post_upload(site.port, seed["assignment_path"], instructor, "main.py", code)
+        match = SUBMISSION_LOCATION.search(urllib.parse.urlsplit(reply.location).path)
+        if reply.status != 302 or not match:
+            raise BenchmarkError(
+                f"the warm-up submit answered {reply.status}: {reply.body[:300]!r}"
+            )
+        ids.append(int(match.group(1)))
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as connection:
+        while True:
+            rows = connection.execute(
+                "SELECT count(*) FROM grader_submission WHERE id = ANY(%s) "
+                "AND status IN ('scored', 'failed')",
+                (ids,),
+            ).fetchone()
+            if rows and rows[0] == len(ids):
+                break
+            if time.monotonic() - began > timeout_s:
+                raise BenchmarkError(f"the warm-up gradings were not done in {timeout_s:.0f} s")
+            time.sleep(0.2)
+    return {"seconds": round(time.monotonic() - began, 1), "page_rounds": rounds, "gradings": ids}
+
+
+class CpuByGroup:
+    """CPU used by each of our processes' roles (reaped children included), and everything else."""
+
+    def __init__(self, site: Site, stores: PrivateStores) -> None:
+        self.site, self.stores = site, stores
+        self.ticks = os.sysconf("SC_CLK_TCK")
+
+    def _roles(self) -> dict[int, str]:
+        roles: dict[int, str] = {}
+        if self.site.gunicorn and self.site.gunicorn.process:
+            roles[self.site.gunicorn.process.pid] = "web (gunicorn)"
+        for worker in self.site.workers:
+            if worker.process:
+                roles[worker.process.pid] = "Celery workers (not their sandboxed jobs)"
+        if self.site.beat and self.site.beat.process:
+            roles[self.site.beat.process.pid] = "beat"
+        if self.stores.redis:
+            roles[self.stores.redis.pid] = "Redis"
+        with contextlib.suppress(OSError, ValueError):
+            postmaster = int((self.stores.pg_data / "postmaster.pid").read_text().split()[0])
+            roles[postmaster] = "PostgreSQL"
+        roles[os.getpid()] = "load (the benchmark's clients)"
+        return roles
+
+    def snapshot(self) -> dict[str, Any]:
+        roles = self._roles()
+        per_pid: dict[int, tuple[str, float]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                pid, ppid, pgid = int(stat.parent.name), int(fields[1]), int(fields[2])
+                role = roles.get(pgid) or roles.get(ppid) or roles.get(pid)
+                if role is None:
+                    continue
+                # utime, stime, and the children's once reaped (not for this process: it reaps
+                # the workers that faults.py kills, whose time is theirs).
+                last = 13 if pid == os.getpid() else 15
+                seconds = sum(int(v) for v in fields[11:last]) / self.ticks
+                per_pid[pid] = (role, seconds)
+        idle, total = cpu_times()
+        return {"per_pid": per_pid, "idle": idle, "total": total}
+
+    def between(self, before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
+        used: dict[str, float] = {}
+        for pid, (role, seconds) in after["per_pid"].items():
+            start = before["per_pid"].get(pid, (role, 0.0))[1]
+            used[role] = used.get(role, 0.0) + max(seconds - start, 0.0)
+        jiffies = after["total"] - before["total"]
+        busy = (jiffies - (after["idle"] - before["idle"])) / self.ticks
+        # The sandboxed jobs are not found reliably (their bubblewrap parents are not always
+        # reaped by the worker), so they are counted here, with other work on the machine.
+        used["everything else: the sandboxed jobs and others' work"] = max(
+            busy - sum(used.values()), 0.0
+        )
+        wall = jiffies / self.ticks / (os.cpu_count() or 1)
+        return {role: round(seconds / max(wall, 1e-9), 3) for role, seconds in sorted(used.items())}
 
 
 # --- watching the database ----------------------------------------------------------------------
@@ -1044,7 +1153,10 @@ def fetch_rows(database_url: str, assignment_id: int) -> list[dict[str, Any]]:
                    extract(epoch from started_at) AS started_at,
                    extract(epoch from finished_at) AS finished_at,
                    left(message, 300) AS message
-            FROM grader_submission WHERE assignment_id = %s ORDER BY id
+            FROM grader_submission
+            WHERE assignment_id = %s
+              AND user_id IN (SELECT id FROM accounts_user WHERE username LIKE 'burst-s%%')
+            ORDER BY id
             """,
             (assignment_id,),
         ).fetchall()
@@ -1068,6 +1180,8 @@ def account(load: Load, rows: list[dict[str, Any]], graded: list[dict[str, Any]]
         else:
             finished_lines.setdefault(sid, []).append(line)
 
+    # The warm-up's gradings (the instructor's) are not the burst's.
+    finished_lines = {sid: lines for sid, lines in finished_lines.items() if sid in by_id}
     accepted = [s for s in load.sent if s.accepted]
     missing_rows = [s.index for s in accepted if s.submission_id not in by_id]
     wrong_code = [

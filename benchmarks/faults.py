@@ -186,6 +186,7 @@ def recovery(report: dict[str, Any], faults: list[Fault]) -> list[dict[str, Any]
                 "restart_s": round(fault.done - fault.at, 2),
                 "web_errors": len(errors),
                 "web_error_statuses": sorted({r.status for r in errors}),
+                "web_error_kinds": sorted({r.kind for r in errors}),
                 "web_recovered_after_s": round(web_recovered, 2),
                 "grading_resumed_after_s": (
                     round(grading_resumed, 2) if grading_resumed is not None else None
@@ -244,7 +245,9 @@ def recovery_table(faults: list[dict[str, Any]]) -> list[str]:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for f in faults:
-        statuses = ", ".join(str(s) if s else "none" for s in f["web_error_statuses"])
+        statuses = ", ".join(str(s) if s else "no answer" for s in f["web_error_statuses"])
+        if f["web_error_kinds"]:
+            statuses += "; " + ", ".join(f["web_error_kinds"])
         lines.append(
             f"| {f['kind']} ({f['target']}) | {f['at']:.1f} s | {f['restart_s']:.1f} s | "
             f"{f['web_errors']}{f' ({statuses})' if statuses else ''} | "
@@ -257,6 +260,22 @@ def recovery_table(faults: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+PRODUCTION = {"lease_s": 120, "reap_s": 30.0, "reconcile_s": 60.0}
+
+
+def grader_settings_note(report: dict[str, Any]) -> list[str]:
+    g = report["grader_settings"]
+    if all(float(g[k]) == v for k, v in PRODUCTION.items()):
+        return []
+    return [
+        f"**Shortened grader periods** (`--lease {g['lease_s']} --reap {g['reap_s']:.0f} "
+        f"--reconcile {g['reconcile_s']:.0f}`; production: lease 120 s, reaper every 30 s, "
+        "reconciler every 60 s): the recovery of a killed worker's submissions is faster here "
+        "than it would be in production.",
+        "",
+    ]
+
+
 def markdown(report: dict[str, Any], targets: dict[str, Any]) -> str:
     a = report["accounting"]
     lines = [
@@ -266,6 +285,7 @@ def markdown(report: dict[str, Any], targets: dict[str, Any]) -> str:
         f"Measured {report['date']} by `benchmarks/faults.py`, in {report['seconds']:.0f} s.",
         "",
         *size_note(report, "benchmarks/faults.py"),
+        *grader_settings_note(report),
         *setup_lines(report),
         f"- Faults, on the load's clock: SIGKILL to a worker's process group every "
         f"{report['kill_every_s']:.0f} s during the burst, the two in turn, each started again at "
@@ -275,7 +295,8 @@ def markdown(report: dict[str, Any], targets: dict[str, Any]) -> str:
         "Recovery from each fault. *Web answers again*: the end of the last failed request (5xx "
         "or no answer) begun after the fault and before the next one. *A result saved again*: the "
         "first grading saved after the restart was over. *Its runs*: for a kill, the submissions "
-        "the worker was running (given back by the reaper once their lease ran out); for a "
+        "running under the worker's name in the database (given back by the reaper once their "
+        "lease ran out; a row that an earlier fault left running counts again); for a "
         "restart, those running or queued at that moment. *Recovered*: the latest of the restart, "
         "the web's recovery and the first result saved again.",
         "",

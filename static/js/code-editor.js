@@ -50,7 +50,7 @@
 
     var timer = null;
     var editor = window.TopdownEditor.attach(textarea, {
-      label: "Your code (Python)",
+      label: textarea.getAttribute("data-code-label") || "Your code (Python)",
       nonce: nonce || undefined,
       onChange: function (text) {
         if (!store) {

@@ -9,6 +9,10 @@
 (function () {
   "use strict";
 
+  // The response's CSP nonce (topdown/csp.py), for the <style> element CodeMirror adds.
+  var script = document.currentScript;
+  var nonce = script ? script.getAttribute("data-csp-nonce") : null;
+
   function renumber(list) {
     list.querySelectorAll("[data-row-number]").forEach(function (node, index) {
       node.textContent = String(index + 1);
@@ -48,6 +52,7 @@
     }
     var editor = window.TopdownEditor.attach(textarea, {
       label: textarea.getAttribute("data-code-field") + " (Python)",
+      nonce: nonce || undefined, // CodeMirror's <style> element needs the page's CSP nonce
     });
     textarea.form.addEventListener("submit", function () {
       textarea.value = editor.getValue();

@@ -38,6 +38,13 @@ def test_an_instructor_builds_previews_and_publishes_a_chapter(browser, live_ser
     page.set_default_timeout(10_000)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    # Every authoring page must satisfy the Content-Security-Policy the site sends.
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     log_in(page, base, instructor.username, PASSWORD)
 
     # A new chapter, with the live preview rendering the markdown as it is typed
@@ -84,6 +91,11 @@ def test_an_instructor_builds_previews_and_publishes_a_chapter(browser, live_ser
     kinds = list(chapter.questionnaire.questions.values_list("kind", flat=True))
     assert kinds == [Question.Kind.SINGLE, Question.Kind.NUMERIC, Question.Kind.SHORT_TEXT]
     shot(page, "authoring-questionnaire-builder")
+    # A code question's fields become CodeMirror editors, within the policy
+    page.goto(
+        f"{base}/courses/{course.slug}/chapters/{chapter.slug}/questionnaire/questions/new/?kind=code"
+    )
+    page.wait_for_selector(".cm-editor")
 
     # An assignment on the dataset, with a baseline
     page.goto(f"{base}/courses/{course.slug}/chapters/{chapter.slug}/")
