@@ -132,6 +132,28 @@ def instructor_pages(site) -> list[str]:
         reverse("gradebook", args=[course.slug]),
         reverse("grader_queue"),
         reverse("forum:thread_detail", args=[site["thread"].pk]),
+        # the authoring pages: markdown previews and code editors
+        reverse("course_authoring", args=[course.slug]),
+        reverse("course_settings", args=[course.slug]),
+        reverse("chapter_edit", args=[course.slug, site["chapter"].slug]),
+        reverse("questionnaire_edit", args=[course.slug, site["chapter"].slug]),
+        reverse("question_create", args=[course.slug, site["chapter"].slug]) + "?kind=code",
+        reverse("assignment_edit", args=[assignment.slug]),
+        reverse("course_datasets", args=[course.slug]),
+        reverse("dataset_upload", args=[course.slug]),
+        reverse("course_folder", args=[course.slug]),
+        reverse("notebooks_import", args=[course.slug]),
+        reverse("review_queue", args=[course.slug]),
+    ]
+
+
+def admin_pages(site) -> list[str]:
+    return [
+        reverse("admin:index"),
+        reverse("admin:grader_assignment_changelist") + "?needs_gpu__exact=0",
+        reverse("admin:grader_assignment_change", args=[site["assignment"].pk]),
+        reverse("admin:courses_chapter_change", args=[site["chapter"].pk]),
+        reverse("admin:accounts_user_changelist"),
     ]
 
 
@@ -178,6 +200,15 @@ def test_student_pages_satisfy_the_content_security_policy(browser, live_server,
 @pytest.mark.django_db(transaction=True)
 def test_instructor_pages_satisfy_the_content_security_policy(browser, live_server, site):
     found = violations_on(browser, live_server.url, "grace", instructor_pages(site))
+
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_admin_pages_satisfy_the_content_security_policy(browser, live_server, site):
+    UserFactory(username="root", is_staff=True, is_superuser=True)
+
+    found = violations_on(browser, live_server.url, "root", admin_pages(site))
 
     assert not found, "\n".join(found)
 
