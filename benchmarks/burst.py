@@ -1,7 +1,7 @@
 """Deadline burst: 300 students submit 1,000 times within 60 s while 200 others browse.
 
     .venv/bin/python benchmarks/burst.py [--students 300] [--submissions 1000] [--browsers 200]
-        [--duration 60] [--think 5] [--no-write]
+        [--duration 60] [--think 10] [--poll 0] [--no-write]
 
 Against the real topology on this machine: gunicorn (production settings, 4 sync workers), two
 Celery workers (pool solo, queues ``default,cpu``, bubblewrap required) and beat, on a PostgreSQL
@@ -14,7 +14,8 @@ limit, the students and a forum thread, then:
   spread uniformly over ``--duration`` seconds and follow the redirect to the submission's page;
   a submit answered 5xx (or not at all) is tried again, as a student would, up to 3 times;
 - browsing students read the chapter, the leaderboard and a forum thread, with think times drawn
-  from an exponential distribution (mean ``--think`` seconds), until the last submit;
+  from an exponential distribution (mean ``--think`` seconds, 10), until the last submit; with
+  ``--poll S`` the submitters also poll their submission's status endpoint, as its page does;
 - small numpy programs, varied (nearest centroid, k nearest neighbours, softmax regression), 3%
   of them crash and 2% save predictions of the wrong shape.
 
@@ -104,7 +105,17 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         "--duration", type=float, default=ISSUE_SIZES["duration"], help="seconds of submits"
     )
     parser.add_argument(
-        "--think", type=float, default=5.0, help="browsers' mean think time between pages (s)"
+        "--think",
+        type=float,
+        default=10.0,
+        help="browsers' mean think time between pages, s (10: reading, not reloading)",
+    )
+    parser.add_argument(
+        "--poll",
+        type=float,
+        default=0.0,
+        help="after a submit, poll its status endpoint every this many seconds until the result "
+        "(the page polls every 1 s); 0, the default, does not poll",
     )
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
     parser.add_argument("--web-workers", type=int, default=DEFAULT_SERVER.workers)
@@ -176,6 +187,7 @@ def execute(
             browsers=args.browsers,
             duration_s=args.duration,
             think_s=args.think,
+            poll_s=args.poll,
         )
         monitor = Monitor(stores.database_url, seed["assignment_id"])
         last = [0.0]
@@ -204,6 +216,8 @@ def execute(
         for thread in threads:
             thread.join(timeout=180)
         drained_after = wait_for_drain(load, monitor, args.drain_timeout)
+        load.stop_polling.set()
+        drain_end = load.now()
         cpu_2, snap_2 = cpu_times(), cpu.snapshot()
         log(
             "drained "
@@ -266,6 +280,8 @@ def execute(
             ),
             "gradings_per_s": round(finished / grading_span, 2) if grading_span else None,
             "latency": latency_summary(load.records, 0, load.burst_end),
+            "latency_drain": latency_summary(load.records, load.burst_end, drain_end),
+            "poll_s": args.poll,
             "accounting": accounting,
             "kinds": _histogram(s.kind for s in load.sent),
             "timeline": monitor.timeline,
@@ -390,7 +406,15 @@ def setup_lines(report: dict[str, Any]) -> list[str]:
         "token, then the redirect to the submission page; a 5xx or no answer is tried again, "
         f"at most 3 tries); {s['browsers']} students read the chapter, the leaderboard and a "
         f"30-post forum thread with exponential think times (mean {report['think_s']:.0f} s). "
-        "Clients are threads of the benchmark's process, one connection per request",
+        "Clients are threads of the benchmark's process, one connection per request. "
+        + (
+            f"After each submit the student polls its status endpoint every "
+            f"{report['poll_s']:g} s until the result (as the submission page does, every 1 s), "
+            "through the drain"
+            if report.get("poll_s")
+            else "The submission page's polling of the status endpoint (every 1 s in a browser) "
+            "is left out (`--poll` adds it)"
+        ),
         "- CPU use in CPUs (of "
         f"{machine['nproc']}; from /proc, approximate), during the burst: "
         + ", ".join(f"{k} {v:.2f}" for k, v in report["cpu_by_role"]["burst"].items())
@@ -410,6 +434,8 @@ def latency_table(latency: dict[str, Any]) -> list[str]:
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for kind, item in latency.items():
+        if not item["requests"]:
+            continue
         lines.append(
             f"| {'**all**' if kind == 'all' else kind} | {item['requests']:,} | {item['p50_ms']} | "
             f"{item['p90_ms']} | {'**' if kind == 'all' else ''}{item['p99_ms']}"
@@ -417,6 +443,18 @@ def latency_table(latency: dict[str, Any]) -> list[str]:
             f"{item['no_answer']} |"
         )
     return lines
+
+
+def drain_latency_lines(report: dict[str, Any]) -> list[str]:
+    drain = report.get("latency_drain") or {}
+    if not drain.get("all", {}).get("requests"):
+        return []
+    return [
+        "Web requests during the drain (the students polling their results):",
+        "",
+        *latency_table(drain),
+        "",
+    ]
 
 
 def accounting_lines(report: dict[str, Any]) -> list[str]:
@@ -466,6 +504,7 @@ def markdown(report: dict[str, Any], targets: dict[str, Any]) -> str:
         f"program, scoring, saving) p50 {report['run_s'].get('p50', '-')} s, p95 "
         f"{report['run_s'].get('p95', '-')} s.",
         "",
+        *drain_latency_lines(report),
         *accounting_lines(report),
         "",
         "| target | result |",
@@ -500,7 +539,9 @@ def write_json(path: Path, report: dict[str, Any]) -> None:
 
 def print_summary(report: dict[str, Any], targets: dict[str, Any]) -> None:
     print()
-    for line in [*latency_table(report["latency"]), "", *accounting_lines(report)]:
+    for line in [*latency_table(report["latency"]), "", *drain_latency_lines(report)]:
+        print(line)
+    for line in accounting_lines(report):
         print(line)
     print(
         f"\ndrain {seconds_or_dash(report['drain_s'])} after the burst; "

@@ -832,10 +832,17 @@ class Load:
         browsers: int,
         duration_s: float,
         think_s: float,
+        poll_s: float = 0.0,
         seed: int = 20260407,
     ) -> None:
         self.site, self.port = site, site.port
         self.duration_s, self.think_s = duration_s, think_s
+        # After a submit the page polls the status endpoint (every second in the browser) until
+        # the result: with ``poll_s`` the students do too; 0 leaves the page unpolled.
+        self.poll_s = poll_s
+        self.stop_polling = threading.Event()
+        self.submitting = 0
+        self.submitting_lock = threading.Lock()
         self.records: list[Record] = []
         self.lock = threading.Lock()
         self.stop_browsing = threading.Event()
@@ -897,12 +904,47 @@ class Load:
             if attempt + 1 < RETRIES:
                 time.sleep(RETRY_WAIT_S * (attempt + 1))
 
+    def _poll(self, sent: SentSubmission | None, until: float | None) -> None:
+        """Poll the submission's status as its page does, until it is finished or ``until``
+        (load clock; None: until told to stop); without polling, just wait for ``until``."""
+        cookies = self.cookies[sent.student] if sent else {}
+        offsets = {"log_from": 0, "metrics_from": 0}
+        finished = sent is None or sent.submission_id is None or not self.poll_s
+        while True:
+            now = self.now()
+            if until is not None and now >= until:
+                return
+            if finished or self.stop_polling.is_set():
+                if until is None:
+                    return
+                time.sleep(max(until - now, 0))
+                return
+            assert sent is not None
+            path = f"/submissions/{sent.submission_id}/status.json?" + urllib.parse.urlencode(
+                offsets
+            )
+            reply = get(self.port, path, cookies)
+            self._record("status poll", now, reply)
+            if reply.status == 200:
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    data = json.loads(reply.body)
+                    finished = bool(data["finished"])
+                    offsets = {
+                        "log_from": int(data["log_length"]),
+                        "metrics_from": int(data["metrics_length"]),
+                    }
+            wait = self.poll_s if until is None else min(self.poll_s, until - self.now())
+            self.stop_polling.wait(max(wait, 0))
+
     def _submitter(self, mine: list[SentSubmission]) -> None:
+        previous: SentSubmission | None = None
         for sent in mine:
-            delay = self.t0 + sent.scheduled_s - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+            self._poll(previous, sent.scheduled_s)
             self._submit(sent)
+            previous = sent
+        with self.submitting_lock:
+            self.submitting -= 1
+        self._poll(previous, None)
 
     def _browser(self, name: str, rng: random.Random) -> None:
         cookies = self.cookies[name]
@@ -934,10 +976,11 @@ class Load:
         ]
         if on_start is not None:
             on_start(self)  # the faults' schedule starts with the load's clock
+        self.submitting = len(submitters)
         for thread in [*submitters, *browsers]:
             thread.start()
         try:
-            while any(t.is_alive() for t in submitters):
+            while self.submitting > 0 and any(t.is_alive() for t in submitters):
                 time.sleep(0.5)
                 if on_progress is not None:
                     on_progress(self)
@@ -1070,6 +1113,7 @@ class Monitor:
                 self.connection = psycopg.connect(self.url, autocommit=True, connect_timeout=2)
             rows = self.connection.execute(
                 "SELECT status, count(*) FROM grader_submission WHERE assignment_id = %s "
+                "AND user_id IN (SELECT id FROM accounts_user WHERE username LIKE 'burst-s%%') "
                 "GROUP BY status",
                 (self.assignment_id,),
             ).fetchall()

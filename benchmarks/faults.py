@@ -45,6 +45,7 @@ from benchmarks.burst import (
     SETUP_BOUND_S,
     accounting_lines,
     add_common_arguments,
+    drain_latency_lines,
     execute,
     latency_table,
     setup_lines,
@@ -309,6 +310,7 @@ def markdown(report: dict[str, Any], targets: dict[str, Any]) -> str:
         f"The queue was empty {seconds_or_dash(report['queue_empty_after_burst_s'])} after the "
         f"last submit; the last result came {seconds_or_dash(report['drain_s'])} after it.",
         "",
+        *drain_latency_lines(report),
         *accounting_lines(report),
         f"| gradings given back to the queue by a worker (platform failure) | "
         f"{a['requeued_by_worker_infrastructure_failure']} |",

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import Task, shared_task
+from django.db import InterfaceError, OperationalError
 
 from grader.heartbeat import worker_heartbeats_prune
 from grader.submissions import (
@@ -25,12 +27,24 @@ def _gpu_index() -> int | None:
         return None
 
 
+# While the database restarts, a worker that took a message cannot claim its run. Failing would
+# acknowledge the message and leave the run to the reconciler a minute later; retrying with a
+# short backoff picks it up as soon as the database is back. The claim keeps it graded once.
+DATABASE_RETRY: dict[str, Any] = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 1,
+    "retry_backoff_max": 20,
+    "retry_jitter": True,
+    "max_retries": 12,
+}
+
+
 @shared_task
 def worker_heartbeats_prune_task() -> int:
     return worker_heartbeats_prune()
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, **DATABASE_RETRY)
 def grade_submission_task(self: Task, submission_id: int) -> str | None:
     run = submission_grade(
         submission_id=submission_id,
@@ -40,7 +54,7 @@ def grade_submission_task(self: Task, submission_id: int) -> str | None:
     return run.status if run else None
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, **DATABASE_RETRY)
 def grade_baseline_run_task(self: Task, baseline_run_id: int) -> str | None:
     run = baseline_run_grade(
         baseline_run_id=baseline_run_id,
