@@ -54,8 +54,8 @@ class LaunchConfig:
     """``launch`` arguments: ``--cgroup PROCS_FILE``, ``--rlimit NAME:SOFT:HARD``,
     ``--status-fd N``, ``--keep-fd N`` (passed on to the program), ``--seccomp-file PATH`` (a
     BPF program to load before ``--exec``), ``--uid N``, ``--gid N``, ``--cwd DIR``,
-    ``--env K=V``, ``--exec`` (run the job directly: the fallback), then ``--`` and the program
-    with its arguments."""
+    ``--env K=V``, ``--nice N`` (lower the CPU priority by N), ``--exec`` (run the job directly:
+    the fallback), then ``--`` and the program with its arguments."""
 
     def __init__(self, args: list[str]) -> None:
         self.cgroups: list[str] = []
@@ -68,6 +68,7 @@ class LaunchConfig:
         self.direct = False
         self.keep_fds: list[int] = []
         self.seccomp_file: str | None = None
+        self.nice = 0
         position = 0
         while position < len(args):
             option = args[position]
@@ -97,6 +98,8 @@ class LaunchConfig:
                 self.gid = int(value)
             elif option == "--cwd":
                 self.cwd = value
+            elif option == "--nice":
+                self.nice = int(value)
             elif option == "--env":
                 key, _, env_value = value.partition("=")
                 self.env = {} if self.env is None else self.env
@@ -166,6 +169,8 @@ def launch(config: LaunchConfig) -> None:
             handle.write("1000")
     except OSError:
         pass
+    if config.nice > 0:
+        os.nice(config.nice)
     for name, soft, hard in config.rlimits:
         resource.setrlimit(getattr(resource, name), (soft, hard))
     if os.getsid(0) != os.getpid():

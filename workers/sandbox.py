@@ -156,6 +156,8 @@ STARTED_MARK = b"topdown-job-started\n"
 LAUNCH_CHAIN_PREFIXES = ("bwrap:", "prlimit:", "topdown-launch:")
 
 # Warm start (see the module docstring).
+JOB_NICE_ENV = "TOPDOWN_JOB_NICE"
+DEFAULT_JOB_NICE = 10
 WARM_START_ENV = "TOPDOWN_WARM_START"
 WARM_IDLE_ENV = "TOPDOWN_WARM_IDLE_SECONDS"
 DEFAULT_WARM_IDLE_SECONDS = 300.0
@@ -382,6 +384,17 @@ def run_job(
 # Warm start ----------------------------------------------------------------------------------
 
 WarmKey = tuple[str, str, float, int, int, int, int, int]
+
+
+def job_nice() -> int:
+    """How far below the worker's the CPU priority of jobs is (``TOPDOWN_JOB_NICE``, 0 to 19,
+    default 10). On a machine that also serves the web (``make run``, one-host Compose), a
+    student's training loop then takes the CPU only when the pages do not need it."""
+    try:
+        value = int(os.environ.get(JOB_NICE_ENV, DEFAULT_JOB_NICE))
+    except ValueError:
+        value = DEFAULT_JOB_NICE
+    return min(max(value, 0), 19)
 
 
 def warm_start_enabled() -> bool:
@@ -1494,7 +1507,7 @@ class _Job:
             argv += ["--cgroup", procs]
         for rlimit in self._rlimits():
             argv += ["--rlimit", rlimit]
-        argv += ["--exec", "--cwd", str(self.job_dir / "work")]
+        argv += ["--exec", "--cwd", str(self.job_dir / "work"), "--nice", str(job_nice())]
         if (self.job_dir / "seccomp.bpf").exists():
             argv += ["--seccomp-file", str(self.job_dir / "seccomp.bpf")]
         if self.uid is not None:
@@ -1527,7 +1540,20 @@ class _Job:
             name, soft, hard = rlimit.split(":")
             limits.append(f"--{PRLIMIT_OPTIONS[name]}={soft}:{hard}")
         bwrap = self._bwrap_argv(status_fd, inner_fd, seccomp_fd, go_fd)
-        return ["/bin/sh", "-c", "\n".join(lines), "topdown-launch", prlimit, *limits, "--", *bwrap]
+        nice = job_nice()
+        nice_tool = system_tool("nice") if nice else None
+        lower = [nice_tool, "-n", str(nice)] if nice_tool else []
+        return [
+            "/bin/sh",
+            "-c",
+            "\n".join(lines),
+            "topdown-launch",
+            *lower,
+            prlimit,
+            *limits,
+            "--",
+            *bwrap,
+        ]
 
     def _bwrap_argv(self, status_fd: int, inner_fd: int, seccomp_fd: int, go_fd: int) -> list[str]:
         assert self.bwrap is not None

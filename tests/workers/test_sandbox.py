@@ -408,6 +408,15 @@ def test_the_fallback_backend_runs_the_job_but_says_it_is_degraded(run, task_fil
     assert np.load(result.output_dir / "predictions.npy").tolist() == [1, 1, 1]
 
 
+@pytest.mark.parametrize("backend", ["bwrap", "fallback"])
+def test_jobs_run_at_a_lower_cpu_priority_than_the_worker(run, backend, monkeypatch):
+    monkeypatch.setenv("TOPDOWN_JOB_NICE", "7")
+    result = run("import os\nprint('nice', os.nice(0))\n", backend=backend, warm_start=False)
+
+    assert result.outcome is Outcome.COMPLETED, result.message
+    assert f"nice {min(os.nice(0) + 7, 19)}" in result.log
+
+
 def test_the_fallback_is_refused_when_degraded_runs_are_not_allowed(jobs_root):
     spec = JobSpec(job_id="refused", files={"main.py": b"print('never runs')\n"})
 

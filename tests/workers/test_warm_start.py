@@ -43,6 +43,7 @@ print(json.dumps({
         "NoNewPrivs", "Seccomp", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")},
     "rlimits": {name: resource.getrlimit(getattr(resource, "RLIMIT_" + name)) for name in names},
     "oom_score_adj": open("/proc/self/oom_score_adj").read().strip(),
+    "nice": os.nice(0),
     "session_leader": os.getsid(0) == os.getpid(),
     "cwd": os.getcwd(),
     "argv": sys.argv,
@@ -113,6 +114,7 @@ def test_a_warm_job_sees_exactly_what_a_cold_job_sees(run, listening_port):
     assert seen_warm["rlimits"]["NOFILE"] == [SMALL.get("open_files", 256)] * 2
     assert seen_warm["rlimits"]["CORE"] == [0, 0]
     assert seen_warm["oom_score_adj"] == "1000"
+    assert seen_warm["nice"] == min(os.nice(0) + sandbox.DEFAULT_JOB_NICE, 19)  # below the web
     assert seen_warm["cwd"] == "/work" and seen_warm["path0"] == "/work"
     assert seen_warm["argv"] == ["JOB.py"]
     assert seen_warm["main"][-7:] == [
