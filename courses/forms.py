@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -49,6 +50,26 @@ class CodeField(forms.CharField):
         return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+@dataclass(frozen=True)
+class QuestionField:
+    """What one question of the form shows, by value: ``topdown.fragments`` keeps its HTML."""
+
+    number: int
+    question_id: int
+    kind: str
+    points: Decimal
+    prompt: str
+    choices: tuple[tuple[int, str, bool], ...]  # id, text, checked
+    html_name: str
+    auto_id: str
+    value: str  # as the input shows it: "" for none, "true" or "false" for a true/false question
+    errors: str  # the field's error list as HTML, "" for none
+    max_length: int | None
+    visible_tests: str
+    has_hidden_tests: bool
+    time_limit_seconds: int | None
+
+
 class QuestionnaireForm(forms.Form):
     """One field per question of this questionnaire; anything else posted is ignored."""
 
@@ -78,6 +99,41 @@ class QuestionnaireForm(forms.Form):
                 response = question.starter_code
             initial[field_name(question)] = response
         return cls(initial=initial, questions=questions)
+
+    def question_fields(self) -> list[QuestionField]:
+        """Each question with its answer and errors as this form shows them."""
+        fields = []
+        for number, question in enumerate(self.questions, start=1):
+            bound = self[field_name(question)]
+            value = bound.value()
+            if question.kind == Question.Kind.MULTIPLE:
+                picked = {str(v) for v in value or []}
+            else:
+                picked = {"" if value is None else str(value)}
+            choices = tuple(
+                (choice.id, choice.text, str(choice.id) in picked)
+                for choice in (question.choices.all() if question.has_choices else ())
+            )
+            is_code = question.kind == Question.Kind.CODE
+            fields.append(
+                QuestionField(
+                    number=number,
+                    question_id=question.id,
+                    kind=question.kind,
+                    points=question.points,
+                    prompt=question.prompt,
+                    choices=choices,
+                    html_name=bound.html_name,
+                    auto_id=bound.auto_id,
+                    value="" if value is None or isinstance(value, list) else str(value),
+                    errors=str(bound.errors) if bound.errors else "",
+                    max_length=getattr(bound.field, "max_length", None),
+                    visible_tests=question.visible_tests if is_code else "",
+                    has_hidden_tests=question.has_hidden_tests if is_code else False,
+                    time_limit_seconds=question.time_limit_seconds if is_code else None,
+                )
+            )
+        return fields
 
     def _field_for(self, question: Question) -> forms.Field:
         invalid_choice = {"invalid_choice": "That option is not part of this question."}

@@ -18,9 +18,9 @@ from courses.forms import (
     QuestionnaireForm,
     ReviewForm,
     SelfAssessmentForm,
-    field_name,
 )
 from courses.models import Answer, Enrolment, Role
+from topdown import fragments
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -158,7 +158,10 @@ def questionnaire_detail(request: HttpRequest, course_slug: str, chapter_slug: s
         "questionnaire": questionnaire,
         "page": page,
         "form": form,
-        "fields": [(q, form[field_name(q)]) for q in page.questions],
+        "question_fields": fragments.render_fragments(
+            "courses/includes/question_field.html",
+            ({"field": field} for field in form.question_fields()),
+        ),
         "remaining": remaining,
         "is_closed": not unlimited
         and services.questionnaire_is_closed(questionnaire=questionnaire),

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
@@ -31,6 +35,7 @@ from forum.rendering import quote_markdown
 from forum.rules import PostRefused
 from forum.search import posts_search
 from grader.models import Assignment
+from topdown import fragments
 
 
 class AuthenticatedRequest(HttpRequest):
@@ -261,12 +266,73 @@ def thread_detail(request: AuthenticatedRequest, thread_id: int) -> HttpResponse
     context = _thread_context(
         thread_access,
         page=page,
+        posts=_posts_html(request, thread_access, page),
         reply_form=ReplyForm(answers=thread_access.can_mark_answers)
         if thread_access.can_reply
         else None,
         accepted_url=post_url(thread.accepted_post) if thread.accepted_post else "",
     )
     return render(request, "forum/thread.html", context)
+
+
+def _posts_html(
+    request: HttpRequest, thread_access: ThreadAccess, page: selectors.ThreadPage
+) -> SafeString:
+    """The page's posts. Around each post's text, its start and its end are drawn once per
+    process for what they show to this reader (their like, whether the post is new to them,
+    what they may do); the text itself (stored, sanitised HTML) stays out of the cached
+    fragments, which keeps them small, and out of the HTML the CSRF token is put in."""
+    quote_base = (
+        reverse("forum:thread_reply", args=[thread_access.thread.pk])
+        if thread_access.can_reply
+        else ""
+    )
+    parts = []
+    for row in page.rows:
+        post = row.post
+        context = {
+            "number": post.number,
+            "author": post.author.public_name if post.author else "",
+            "role": row.role,
+            "created_at": post.created_at,
+            "created_ago": naturaltime(post.created_at),
+            "edit_count": post.edit_count,
+            "is_new": row.is_new,
+            "is_accepted": row.is_accepted,
+            "contains_answer": post.contains_answer,
+            "is_hidden": post.is_hidden,
+            "visible": row.visible,
+            "about_question": thread_access.thread.question_id is not None,
+            "is_own": row.is_own,
+            "liked": row.liked,
+            "like_count": post.like_count,
+            "quote_url": f"{quote_base}?quote={post.pk}" if quote_base else "",
+            "can_accept": thread_access.can_accept,
+            "can_edit": row.can_edit,
+            "can_moderate": thread_access.can_moderate,
+            "can_mark_answers": thread_access.can_mark_answers,
+            **{f"{name}_url": url for name, url in row.links.items()},
+        }
+        parts.append(fragments.render_fragment("forum/includes/post_start.html", **context))
+        if row.visible:
+            report = ""
+            if row.report is not None:
+                report = render_to_string(
+                    "forum/includes/run_error.html",
+                    {"report": row.report, "show_code": row.show_code, "is_author": row.is_own},
+                )
+            # body_html is stored sanitised (topdown.markdown); the report, an autoescaped
+            # template's output.
+            parts.append(
+                format_html(
+                    '<div class="post-body prose">{}</div>{}',
+                    mark_safe(post.body_html),  # noqa: S308
+                    mark_safe(report),  # noqa: S308
+                )
+            )
+        end = fragments.render_fragment("forum/includes/post_end.html", **context)
+        parts.append(fragments.fill_csrf_slots(end, request))
+    return mark_safe("".join(parts))  # noqa: S308 - each part is safe, see above
 
 
 @login_required

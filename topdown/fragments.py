@@ -9,8 +9,12 @@ The rules for a fragment template and its context:
 
 - Context values are hashable and compare by value: frozen dataclasses, tuples, strings, numbers,
   datetimes. Never model instances, which compare by primary key alone.
-- The fragment is rendered without the request: no ``{% csrf_token %}`` (it would be empty),
-  no ``request`` or ``user``, no context processors. Pass what it shows.
+- The fragment is rendered without the request: no ``request`` or ``user``, no context
+  processors. Pass what it shows.
+- A form in a fragment writes ``{{ csrf_slot }}`` where ``{% csrf_token %}`` would be (the tag
+  would be empty), and the view passes the joined fragments through ``fill_csrf_slots``, which
+  puts the request's token there. The slot is an HTML comment with a random part drawn at
+  start-up, which neither escaped text nor sanitised markdown (comments stripped) can contain.
 
 ``render_form`` does the same for a form whose HTML follows from its class and submitted data
 alone (a list's filters, read from the query string): Django draws each widget through templates.
@@ -20,6 +24,7 @@ which must determine it, has not been rendered yet.
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -28,7 +33,8 @@ from typing import Any
 
 from django import forms
 from django.core.signals import setting_changed
-from django.http import QueryDict
+from django.http import HttpRequest, QueryDict
+from django.template.backends.utils import csrf_input
 from django.template.loader import render_to_string
 from django.urls import get_script_prefix
 from django.utils import timezone, translation
@@ -38,6 +44,8 @@ from django.utils.safestring import SafeString, mark_safe
 MAX_FRAGMENTS = 4096  # a few MB per process at most
 MAX_FORMS = 256
 MAX_MEMOISED = 64  # larger fragments (charts): tens of KB each
+
+CSRF_SLOT = mark_safe(f"<!--csrf-{secrets.token_hex(16)}-->")  # noqa: S308 - our own literal
 
 Setting = tuple[str | None, str, str]
 FormData = tuple[tuple[str, tuple[str, ...]], ...]
@@ -54,7 +62,7 @@ def _setting() -> Setting:
 
 @lru_cache(maxsize=MAX_FRAGMENTS)
 def _render(template_name: str, context: tuple[tuple[str, Hashable], ...], setting: Setting) -> str:
-    return render_to_string(template_name, dict(context))
+    return render_to_string(template_name, {**dict(context), "csrf_slot": CSRF_SLOT})
 
 
 def render_fragments(template_name: str, contexts: Iterable[Mapping[str, Hashable]]) -> SafeString:
@@ -68,6 +76,14 @@ def render_fragments(template_name: str, contexts: Iterable[Mapping[str, Hashabl
 
 def render_fragment(template_name: str, **context: Hashable) -> SafeString:
     return render_fragments(template_name, [context])
+
+
+def fill_csrf_slots(html: SafeString, request: HttpRequest) -> SafeString:
+    """``html`` with the request's CSRF token field in each form's ``{{ csrf_slot }}``."""
+    if CSRF_SLOT not in html:
+        return html
+    # Both parts are safe: fragments from autoescaping templates, and Django's own hidden field.
+    return mark_safe(html.replace(CSRF_SLOT, str(csrf_input(request))))  # noqa: S308
 
 
 @lru_cache(maxsize=MAX_FORMS)

@@ -435,7 +435,9 @@ def test_removing_an_answered_question_archives_it_and_keeps_the_answers(cast, c
     page = client_for(cast.student).get(
         reverse("questionnaire_detail", args=[cast.course.slug, "first-model"])
     )
-    assert [q.id for q, _ in page.context["fields"]] == [other.id]
+    assert [q.id for q in page.context["page"].questions] == [other.id]
+    assert f'id="question-{other.id}"'.encode() in page.content
+    assert f'id="question-{question.id}"'.encode() not in page.content
 
 
 # Pages -------------------------------------------------------------------------------------

@@ -75,6 +75,19 @@ def test_staff_and_the_author_always_see_it(client_for, cast, question_thread):
     assert ANSWER.encode() in page_of(client_for(cast.ta), question_thread)
 
 
+def test_a_student_after_staff_in_the_same_process_still_does_not_see_it(
+    client_for, cast, question_thread
+):
+    # Posts are drawn once per process for each distinct context (topdown.fragments): what staff
+    # were shown must not be what a student is shown next.
+    assert ANSWER.encode() in page_of(client_for(cast.ta), question_thread)
+
+    content = page_of(client_for(cast.other_student), question_thread)
+
+    assert ANSWER.encode() not in content
+    assert b"It shows once you have submitted this question" in content
+
+
 def test_an_assignment_answer_shows_after_a_submission(client_for, cast, place):
     thread = start_thread(cast.student, place.category, assignment=place.assignment)
     reply_to(cast.ta, thread, ANSWER, contains_answer=True)

@@ -3,8 +3,11 @@ watching, reading, and staff tidying up (pin, lock, move, split)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib import admin
+from django.test import Client
 from django.urls import reverse
 
 from courses.models import Chapter
@@ -81,6 +84,30 @@ def test_likes_toggle_and_are_counted_once_per_person(client_for, cast, place):
     client_for(cast.ta).post(url)
     post.refresh_from_db()
     assert post.like_count == 1
+
+
+def test_the_like_form_carries_the_readers_csrf_token_and_shows_their_own_like(cast, place):
+    # Posts are drawn once per process (topdown.fragments); the token and the like are the
+    # reader's own.
+    thread = start_thread(cast.student, place.category)
+    page_url = reverse("forum:thread_detail", args=[thread.pk])
+    liker, other = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+    liker.force_login(cast.other_student)
+    other.force_login(cast.ta)
+    page = liker.get(page_url).content.decode()
+    form = re.search(
+        r'<form method="post" action="([^"]+)"><input type="hidden" '
+        r'name="csrfmiddlewaretoken" value="([^"]+)">',
+        page,
+    )
+    assert form is not None and "<!--csrf" not in page
+
+    response = liker.post(form[1], {"csrfmiddlewaretoken": form[2]})
+
+    assert response.status_code == 302
+    assert thread.posts.get().like_count == 1
+    assert "♥ Liked" in liker.get(page_url).content.decode()
+    assert "♥ Liked" not in other.get(page_url).content.decode()
 
 
 def test_nobody_likes_their_own_post(client_for, cast, place):

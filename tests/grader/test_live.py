@@ -213,6 +213,32 @@ def test_the_endpoint_pages_through_a_long_log(cast, client):
 
 
 @pytest.mark.django_db
+def test_the_stored_lengths_follow_every_write_of_the_log_and_metrics(cast, client):
+    # log_chars and metrics_count are generated columns: the run keeper's conditional update
+    # (not a model save) keeps them right, and a poll with nothing new carries no log.
+    submission = SubmissionFactory(
+        user=cast.student,
+        assignment=AssignmentFactory(chapter__course=cast.course),
+        status=RunStatus.RUNNING,
+        worker_id="w",
+        started_at=timezone.now(),
+        lease_expires_at=timezone.now() + timedelta(minutes=1),
+    )
+    client.force_login(cast.student)
+    assert status(client, submission)["log_length"] == 0
+
+    Submission.objects.filter(pk=submission.pk).update(
+        log="époque 1\nepoch 2\n", metrics=[{"loss": 1.0}, {"loss": 0.5}]
+    )
+
+    data = status(client, submission, log_from=9, metrics_from=1)
+    assert (data["log"], data["log_length"], data["metrics_length"]) == ("epoch 2\n", 17, 2)
+    assert data["metrics"] == [{"loss": 0.5}]
+    quiet = status(client, submission, log_from=17, metrics_from=2)
+    assert (quiet["log"], quiet["log_length"], quiet["metrics"]) == ("", 17, [])
+
+
+@pytest.mark.django_db
 def test_the_status_endpoint_queries(cast, client, django_assert_num_queries):
     submission = SubmissionFactory(
         user=cast.student,
