@@ -175,6 +175,14 @@ def launch(config: LaunchConfig) -> None:
         resource.setrlimit(getattr(resource, name), (soft, hard))
     if os.getsid(0) != os.getpid():
         os.setsid()
+    if config.nice > 0:
+        # With autogroups (most desktop and VM kernels) a new session is scheduled as a group
+        # of its own, fair against the worker's: its nice has to be lowered too.
+        try:
+            with open("/proc/self/autogroup", "w") as handle:
+                handle.write(str(os.nice(0)))
+        except OSError:
+            pass
     if config.cwd is not None:
         os.chdir(config.cwd)
     keep = [0, 1, 2, *config.keep_fds] + ([config.status_fd] if config.status_fd >= 0 else [])

@@ -178,6 +178,13 @@ def _topdown_start():
     import os, sys
     go, status = sys.argv[1], int(sys.argv[2])
     os.chdir("/work")
+    nice = os.nice(0)
+    if nice > 0:
+        try:  # the new session is its own autogroup: lower it too, or nice means nothing
+            with open("/proc/self/autogroup", "w") as handle:
+                handle.write(str(nice))
+        except OSError:
+            pass
     os.write(status, b"topdown-job-ready\\n")
     if go == "-":
         entrypoint = sys.argv[3]

@@ -411,10 +411,18 @@ def test_the_fallback_backend_runs_the_job_but_says_it_is_degraded(run, task_fil
 @pytest.mark.parametrize("backend", ["bwrap", "fallback"])
 def test_jobs_run_at_a_lower_cpu_priority_than_the_worker(run, backend, monkeypatch):
     monkeypatch.setenv("TOPDOWN_JOB_NICE", "7")
-    result = run("import os\nprint('nice', os.nice(0))\n", backend=backend, warm_start=False)
+    result = run(
+        "import os\nprint('nice', os.nice(0))\nprint(open('/proc/self/autogroup').read())\n",
+        backend=backend,
+        warm_start=False,
+    )
 
     assert result.outcome is Outcome.COMPLETED, result.message
-    assert f"nice {min(os.nice(0) + 7, 19)}" in result.log
+    nice = min(os.nice(0) + 7, 19)
+    assert f"nice {nice}\n" in result.log
+    if Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1":
+        # the job's session is an autogroup of its own: nice only counts if it is lowered too
+        assert "/autogroup-" in result.log and f" nice {nice}" in result.log.split("\n", 1)[1]
 
 
 def test_the_fallback_is_refused_when_degraded_runs_are_not_allowed(jobs_root):
