@@ -672,12 +672,21 @@ def get(port: int, path: str, cookies: dict[str, str], timeout: float = 30) -> R
 
 
 def post_upload(
-    port: int, path: str, cookies: dict[str, str], filename: str, code: bytes, timeout: float = 30
+    port: int,
+    path: str,
+    cookies: dict[str, str],
+    filename: str,
+    code: bytes,
+    timeout: float = 30,
+    token: str = "",
 ) -> Reply:
-    """The assignment page's upload form, as a browser posts it: multipart, with the CSRF token."""
+    """The assignment page's upload form, as a browser posts it: multipart, with the CSRF token
+    and the form's own token (the same on a retry of the same form, as a browser resends it)."""
     boundary = "----topdownburst" + secrets.token_hex(12)
     parts = []
-    for name, value in (("csrfmiddlewaretoken", cookies["csrftoken"]), ("via", "upload")):
+    fields = [("csrfmiddlewaretoken", cookies["csrftoken"]), ("via", "upload")]
+    fields += [("token", token)] if token else []
+    for name, value in fields:
         disposition = f'Content-Disposition: form-data; name="{name}"'
         parts.append(f"--{boundary}\r\n{disposition}\r\n\r\n{value}\r\n".encode())
     parts.append(
@@ -809,6 +818,7 @@ class SentSubmission:
     scheduled_s: float
     tries: list[dict[str, Any]] = field(default_factory=list)
     submission_id: int | None = None  # from the redirect of the accepted try
+    form_token: str = field(default_factory=lambda: str(uuid.uuid4()))  # the same on a retry
 
     @property
     def accepted(self) -> bool:
@@ -890,7 +900,9 @@ class Load:
         path = self.site.seed["assignment_path"]
         for attempt in range(RETRIES):
             start = time.monotonic() - self.t0
-            reply = post_upload(self.port, path, cookies, "main.py", prog.code)
+            reply = post_upload(
+                self.port, path, cookies, "main.py", prog.code, token=sent.form_token
+            )
             self._record("submit", start, reply)
             sent.tries.append({"at": round(start, 3), "status": reply.status, "error": reply.error})
             match = SUBMISSION_LOCATION.search(urllib.parse.urlsplit(reply.location).path)

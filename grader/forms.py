@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,18 @@ class SubmittedCode:
     content: bytes
 
 
-class SubmissionForm(forms.Form):
+class SubmitTokenMixin(forms.Form):
+    """A fresh token per rendered form: a double click, or a retry after an error page, sends
+    the same token, and ``submission_create`` answers with the submission it already made."""
+
+    token = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["token"].initial = uuid.uuid4()
+
+
+class SubmissionForm(SubmitTokenMixin):
     """Upload a .py or .ipynb. ``cleaned_data["code_file"]`` is a ``SubmittedCode``."""
 
     code_file = forms.FileField(
@@ -44,7 +56,7 @@ class SubmissionForm(forms.Form):
         return SubmittedCode(filename=upload.name, content=content)
 
 
-class EditorSubmissionForm(forms.Form):
+class EditorSubmissionForm(SubmitTokenMixin):
     """Code written in the page's editor (or its plain textarea), submitted as ``editor.py``."""
 
     code = forms.CharField(

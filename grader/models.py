@@ -517,6 +517,12 @@ class Submission(GradedRun):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions"
     )
     assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="submissions")
+    client_token = models.UUIDField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The submit form's token: sending the same form twice makes one submission.",
+    )
     counts_against_limit = models.BooleanField(
         default=True, help_text="Counts towards the student's submissions per day."
     )
@@ -548,6 +554,11 @@ class Submission(GradedRun):
         ordering = ["-created_at", "-id"]
         constraints = [
             *GradedRun.Meta.constraints,
+            models.UniqueConstraint(
+                fields=["user", "client_token"],
+                condition=Q(client_token__isnull=False),
+                name="submission_unique_client_token",
+            ),
             models.CheckConstraint(
                 condition=Q(
                     score_override__isnull=True, override_comment="", overridden_at__isnull=True

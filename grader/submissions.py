@@ -13,6 +13,7 @@ import functools
 import hashlib
 import logging
 import math
+import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -192,8 +193,13 @@ def submission_create(
     filename: str,
     content: bytes,
     now: datetime | None = None,
+    token: uuid.UUID | None = None,
 ) -> Submission:
-    """Store the code and a queued row in one transaction; enqueue the grading after commit."""
+    """Store the code and a queued row in one transaction; enqueue the grading after commit.
+
+    ``token`` is the submit form's: the same form sent again (a double click, a retry after an
+    error page whose submission was in fact saved) returns the submission it made, once.
+    """
     now = now or timezone.now()
     kind, code = submission_code_validate(filename=filename, content=content)
     if not assignment.published or assignment.dataset is None:
@@ -202,6 +208,12 @@ def submission_create(
         raise SubmissionRefused("The due date has passed; this assignment no longer accepts work.")
     # Serialise one student's submissions so two tabs cannot both take the last daily slot.
     User.objects.select_for_update().filter(pk=user.pk).first()
+    if token is not None:
+        sent_before = Submission.objects.filter(user=user, client_token=token).first()
+        if sent_before is not None and sent_before.assignment_id == assignment.pk:
+            return sent_before
+        if sent_before is not None:
+            token = None  # a token reused on another assignment: not the same form
     left = submissions_left_today(user=user, assignment=assignment, now=now)
     if left == 0:
         raise SubmissionRefused(
@@ -223,6 +235,7 @@ def submission_create(
         code_kind=kind,
         status=RunStatus.QUEUED,
         queued_at=now,
+        client_token=token,
     )
     transaction.on_commit(lambda: _enqueue(submission))
     return submission

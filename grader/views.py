@@ -68,6 +68,7 @@ def assignment_detail(request: HttpRequest, assignment_slug: str) -> HttpRespons
                 assignment=assignment,
                 filename=code.filename,
                 content=code.content,
+                token=form.cleaned_data.get("token"),
             )
         except submissions.SubmissionRefused as error:
             form.add_error(field, str(error))

@@ -91,6 +91,47 @@ def test_uploading_a_python_file_queues_it_and_shows_the_submission(
     assert submission.filename == "model.py" and submission.code == CODE
 
 
+@pytest.mark.parametrize("via", ["upload", "editor"])
+def test_sending_the_same_form_twice_makes_one_submission(student_client, assignment, via):
+    # Given the token the page put in the form
+    page = student_client.get(url(assignment)).content.decode()
+    tokens = re.findall(r'name="token" value="([0-9a-f-]{36})"', page)
+    assert len(tokens) == 2 and tokens[0] != tokens[1]  # one per form, fresh per page
+    token = tokens[0] if via == "upload" else tokens[1]
+
+    # When it is sent twice (a double click, or a retry after an error page)
+    def send():
+        if via == "upload":
+            return student_client.post(
+                url(assignment),
+                {"via": "upload", "token": token, "code_file": SimpleUploadedFile("m.py", b"x=1")},
+            )
+        return student_client.post(url(assignment), {"via": "editor", "code": CODE, "token": token})
+
+    first, second = send(), send()
+
+    # Then both land on the one submission, which used one of the day's two slots
+    submission = Submission.objects.get()
+    assert first["Location"] == second["Location"]
+    assert first["Location"] == reverse("submission_detail", args=[submission.pk])
+    assert str(submission.client_token) == token
+    assert send()["Location"] == first["Location"]  # a third time: still the same one
+    assert student_client.post(url(assignment), {"via": "editor", "code": CODE}).status_code == 302
+    assert Submission.objects.count() == 2  # a new form (no token) is a new submission
+
+
+def test_a_token_sent_by_another_student_is_not_theirs(client, cast, assignment):
+    client.force_login(cast.student)
+    token = "6b1f2a8e-0c4e-4f6e-9d3e-2f1a0b9c8d7e"
+    client.post(url(assignment), {"via": "editor", "code": CODE, "token": token})
+    client.force_login(cast.other_student)
+
+    client.post(url(assignment), {"via": "editor", "code": CODE, "token": token})
+
+    assert Submission.objects.filter(client_token=token).count() == 2
+    assert {s.user for s in Submission.objects.all()} == {cast.student, cast.other_student}
+
+
 def test_uploading_a_notebook_queues_it(student_client, assignment):
     content = notebook("import numpy as np", "print(np.zeros(3))")
 
