@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
@@ -21,12 +20,6 @@ class AuthenticatedRequest(HttpRequest):
     """What a view behind ``login_required`` gets."""
 
     user: User
-
-
-def course_creator_check(*, user: User) -> None:
-    """Creating a course is for superusers and users given the courses.add_course permission."""
-    if not (user.is_superuser or user.has_perm("courses.add_course")):
-        raise PermissionDenied("You may not create courses.")
 
 
 @login_required
@@ -71,7 +64,7 @@ def course_folder_zip(request: AuthenticatedRequest, course_slug: str) -> HttpRe
 @login_required
 @require_http_methods(["GET", "POST"])
 def course_folder_new(request: AuthenticatedRequest) -> HttpResponse:
-    course_creator_check(user=request.user)
+    access.course_check_can_create(user=request.user)
     form = CourseZipForm()
     errors: list[str] = []
     if request.method == "POST":
