@@ -589,6 +589,8 @@ class Submission(GradedRun):
                 condition=Q(status=RunStatus.SCORED),
                 name="submission_leaderboard",
             ),
+            # /metrics: the last hour's finished runs, at every scrape.
+            models.Index(fields=["finished_at"], name="submission_finished"),
         ]
 
     def __str__(self) -> str:
