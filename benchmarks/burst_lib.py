@@ -55,6 +55,7 @@ from benchmarks.web import (
     Gunicorn,
     ServerConfig,
     Timeout,
+    bench_environment,
     free_port,
     log,
     run,
@@ -380,21 +381,11 @@ def app_environment(
     stores: PrivateStores, work: Path, *, lease_s: int, reap_s: float, reconcile_s: float
 ) -> dict[str, str]:
     """Production settings (DEBUG off, bubblewrap required) on the private stores."""
-    alphabet = string.ascii_letters + string.digits + "!@#%^&*(-_=+)"
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "GRADER_"))}
+    env = bench_environment(stores.database_url, stores.redis_url)
+    env = {k: v for k, v in env.items() if not k.startswith(("CELERY_", "GRADER_"))}
     var = work / "var"
     return {
-        **base,
-        "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
-        "DEBUG": "0",
-        "SECRET_KEY": "".join(secrets.choice(alphabet) for _ in range(50)),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        # Plain HTTP on loopback: no secure cookies, no redirect to HTTPS, no HSTS.
-        "SECURE_COOKIES": "0",
-        "SECURE_SSL_REDIRECT": "0",
-        "SECURE_HSTS_SECONDS": "0",
-        "DATABASE_URL": stores.database_url,
-        "REDIS_URL": stores.redis_url,
+        **env,
         "CACHE_KEY_PREFIX": "topdown-burst",
         "TOPDOWN_VAR_DIR": str(var),
         "MEDIA_ROOT": str(var / "media"),
@@ -404,8 +395,6 @@ def app_environment(
         "GRADER_LEASE_SECONDS": str(lease_s),
         "GRADER_REAP_SECONDS": str(reap_s),
         "GRADER_RECONCILE_SECONDS": str(reconcile_s),
-        "LOG_LEVEL": "WARNING",
-        "PYTHONDONTWRITEBYTECODE": "1",
     }
 
 

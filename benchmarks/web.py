@@ -248,9 +248,10 @@ def bench_environment(database_url: str, redis_url: str) -> dict[str, str]:
         "ALLOWED_HOSTS": "127.0.0.1",
         # Plain HTTP on loopback: secure cookies would never be sent back.
         "SECURE_COOKIES": "0",
-        # No TLS proxy in front: production's HTTPS redirect and proxy header stay off.
+        # No TLS proxy in front: production's HTTPS redirect, proxy header and HSTS stay off.
         "SECURE_SSL_REDIRECT": "0",
         "BEHIND_TLS_PROXY": "0",
+        "SECURE_HSTS_SECONDS": "0",
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "CACHE_KEY_PREFIX": BENCH_CACHE_PREFIX,

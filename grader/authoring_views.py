@@ -13,17 +13,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.forms import Form
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.cache import get_conditional_response
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
-from grader import access, assignment_overview, authoring, results
+from grader import access, authoring, results
 from grader.authoring_forms import (
     DESCRIPTION_PREVIEW_ID,
     AssignmentCreateForm,
@@ -35,6 +34,7 @@ from grader.authoring_forms import (
 from grader.datasets import DatasetInvalid
 from grader.models import Assignment, BaselineRun
 from grader.services import DatasetError
+from grader.views import dataset_samples_response
 from topdown.http import safe_target
 
 
@@ -439,15 +439,4 @@ def dataset_samples(
     _, dataset = access.dataset_get_for_instructor(
         user=request.user, course_slug=course_slug, dataset_id=dataset_id
     )
-    grid = assignment_overview.dataset_sample_grid(dataset=dataset)
-    if grid is None:
-        raise Http404("This dataset's inputs are not images.")
-    etag = f'"{grid.etag}"'
-    headers = {"ETag": etag, "Cache-Control": "private, max-age=86400"}
-    not_modified = get_conditional_response(request, etag=etag)
-    if not_modified is not None:
-        for name, value in headers.items():
-            not_modified[name] = value
-        return not_modified
-    png = assignment_overview.dataset_sample_grid_png(dataset=dataset, grid=grid)
-    return HttpResponse(png, content_type="image/png", headers=headers)
+    return dataset_samples_response(request, dataset=dataset)

@@ -29,7 +29,7 @@ from grader import (
 )
 from grader.forms import EditorSubmissionForm, SubmissionForm, SubmittedCode
 from grader.metrics import Direction
-from grader.models import RunStatus, Submission
+from grader.models import Dataset, RunStatus, Submission
 from grader.pipeline import CodeInvalid, script_for
 from topdown import charts, fragments
 from topdown.http import next_or
@@ -126,7 +126,12 @@ def assignment_samples(request: HttpRequest, assignment_slug: str) -> HttpRespon
     _, assignment = access.assignment_get_for_user(
         user=request.user, assignment_slug=assignment_slug, with_dataset=True
     )
-    grid = assignment_overview.dataset_sample_grid(dataset=assignment.dataset)
+    return dataset_samples_response(request, dataset=assignment.live_dataset)
+
+
+def dataset_samples_response(request: HttpRequest, *, dataset: Dataset) -> HttpResponse:
+    """A grid of the dataset's training images as a PNG; the caller has checked access."""
+    grid = assignment_overview.dataset_sample_grid(dataset=dataset)
     if grid is None:
         raise Http404("This dataset's inputs are not images.")
     etag = f'"{grid.etag}"'
@@ -137,7 +142,7 @@ def assignment_samples(request: HttpRequest, assignment_slug: str) -> HttpRespon
         for name, value in headers.items():
             not_modified[name] = value
         return not_modified
-    png = assignment_overview.dataset_sample_grid_png(dataset=assignment.dataset, grid=grid)
+    png = assignment_overview.dataset_sample_grid_png(dataset=dataset, grid=grid)
     return HttpResponse(png, content_type="image/png", headers=headers)
 
 
