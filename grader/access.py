@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -15,8 +16,8 @@ from courses.access import (
     course_get_for_instructor,
     course_get_for_member,
 )
-from courses.models import STAFF_ROLES, Chapter, Enrolment
-from grader import live
+from courses.models import STAFF_ROLES, Chapter, Course, Enrolment
+from grader import live, sql
 from grader.authoring import datasets_for_course
 from grader.models import Assignment, Baseline, BaselineRun, Dataset, Submission
 
@@ -29,13 +30,9 @@ def assignment_get_for_user(
     With ``with_dataset``, a draft that has no dataset yet is a 404 too (for pages that show
     scores or data: leaderboard, history, samples).
     """
-    try:
-        assignment = Assignment.objects.select_related("chapter__course", "dataset").get(
-            slug=assignment_slug
-        )
-    except Assignment.DoesNotExist:
-        raise Http404("No such assignment.") from None
-    access = course_get_for_member(user=user, course_slug=assignment.chapter.course.slug)
+    access, assignment = _assignment_with_access(user=user, assignment_slug=assignment_slug)
+    if not access.is_member:
+        raise PermissionDenied(NOT_A_MEMBER)
     if not access.is_staff and not (assignment.published and assignment.chapter.published):
         raise Http404("No such assignment.")
     if with_dataset and assignment.dataset_id is None:
@@ -67,14 +64,9 @@ def submission_get_for_user(
 
     Another student's submission is a 404, not a 403: its existence is not theirs to know.
     """
-    submissions = Submission.objects.select_related(
-        "assignment__chapter__course", "assignment__dataset", "user"
-    )
-    try:
-        submission = submissions.get(pk=submission_id)
-    except Submission.DoesNotExist:
-        raise Http404("No such submission.") from None
-    access = course_get_for_member(user=user, course_slug=submission.assignment.chapter.course.slug)
+    access, submission = _submission_with_access(user=user, submission_id=submission_id)
+    if not access.is_member:
+        raise PermissionDenied(NOT_A_MEMBER)
     if submission.user_id != user.pk:
         if not access.is_staff:
             raise Http404("No such submission.")
@@ -93,13 +85,7 @@ def assignment_get_for_staff(
 
     A non-member gets a 404 (they learn nothing about the course); a student a 403.
     """
-    try:
-        assignment = Assignment.objects.select_related("chapter__course", "dataset").get(
-            slug=assignment_slug
-        )
-    except Assignment.DoesNotExist:
-        raise Http404("No such assignment.") from None
-    access = course_access_for_user(user=user, course_slug=assignment.chapter.course.slug)
+    access, assignment = _assignment_with_access(user=user, assignment_slug=assignment_slug)
     if not access.is_member:
         raise Http404("No such assignment.")
     if not access.is_staff:
@@ -214,6 +200,106 @@ def submission_live_row_for_user(
         if not access.is_staff:
             raise Http404("No such submission.")
     return row
+
+
+# --- The reads behind the functions above, in plain SQL (see grader.sql) -----------------------
+#
+# The pages call these on every view: one statement finds the assignment (or the submission and
+# its assignment) with its chapter, course and dataset, and the user's enrolment in the course.
+
+NOT_A_MEMBER = "Enrol in this course to see its chapters and questionnaires."
+
+
+def _course_access(user: User, course: Course, enrolment: Enrolment | None) -> CourseAccess:
+    """What ``courses.access.course_access_for_user`` says, from an enrolment already read."""
+    if enrolment is not None:
+        sql.attach(enrolment, "course", course)
+    role = enrolment.role if enrolment is not None else None
+    if user.is_superuser:
+        role = "instructor"
+    return CourseAccess(course=course, enrolment=enrolment, role=role)
+
+
+def _assignment_joins() -> str:
+    """Joins the assignment ``a``'s chapter, course and dataset, and the enrolment in the course
+    of the user given as the statement's first parameter."""
+    return (
+        f" JOIN {sql.table(Chapter)} ch ON ch.id = a.chapter_id"
+        f" JOIN {sql.table(Course)} co ON co.id = ch.course_id"
+        f" LEFT JOIN {sql.table(Dataset)} d ON d.id = a.dataset_id"
+        f" LEFT JOIN {sql.table(Enrolment)} e ON e.course_id = co.id AND e.user_id = %s"
+    )
+
+
+@lru_cache(maxsize=1)
+def _assignment_read() -> sql.Read:
+    columns = (
+        sql.Columns(Assignment, "a"),
+        sql.Columns(Chapter, "ch"),
+        sql.Columns(Course, "co"),
+        sql.Columns(Dataset, "d"),
+        sql.Columns(Enrolment, "e"),
+    )
+    statement = (
+        f"SELECT {', '.join(c.sql for c in columns)}"  # noqa: S608 - names from the models
+        f" FROM {sql.table(Assignment)} a{_assignment_joins()}"
+        " WHERE a.slug = %s"
+    )
+    return sql.Read(statement, columns)
+
+
+def _assignment_with_access(*, user: User, assignment_slug: str) -> tuple[CourseAccess, Assignment]:
+    """The assignment with its chapter, course and dataset, and what ``user`` may do in its
+    course (not checked here). An unknown slug is a 404."""
+    found = _assignment_read().row([user.pk, assignment_slug])
+    if found is None:
+        raise Http404("No such assignment.")
+    assignment, chapter, course, dataset, enrolment = found
+    sql.attach(chapter, "course", course)
+    sql.attach(assignment, "chapter", chapter)
+    sql.attach(assignment, "dataset", dataset)
+    return _course_access(user, course, enrolment), assignment
+
+
+@lru_cache(maxsize=1)
+def _submission_read() -> sql.Read:
+    columns = (
+        sql.Columns(Submission, "s"),
+        sql.Columns(User, "u"),
+        sql.Columns(Assignment, "a"),
+        sql.Columns(Chapter, "ch"),
+        sql.Columns(Course, "co"),
+        sql.Columns(Dataset, "d"),
+        sql.Columns(Enrolment, "e"),
+        # The pass rule's baseline, by name (the result page's verdict): not its code.
+        sql.Columns(Baseline, "pb", only=("id", "assignment", "name")),
+    )
+    statement = (
+        f"SELECT {', '.join(c.sql for c in columns)}"  # noqa: S608 - names from the models
+        f" FROM {sql.table(Submission)} s"
+        f" JOIN {sql.table(User)} u ON u.id = s.user_id"
+        f" JOIN {sql.table(Assignment)} a ON a.id = s.assignment_id"
+        f"{_assignment_joins()}"
+        f" LEFT JOIN {sql.table(Baseline)} pb ON pb.id = a.pass_baseline_id"
+        " WHERE s.id = %s"
+    )
+    return sql.Read(statement, columns)
+
+
+def _submission_with_access(*, user: User, submission_id: int) -> tuple[CourseAccess, Submission]:
+    """The submission with its student, assignment, chapter, course and dataset, and what
+    ``user`` may do in its course (not checked here). An unknown id is a 404."""
+    found = _submission_read().row([user.pk, submission_id])
+    if found is None:
+        raise Http404("No such submission.")
+    submission, student, assignment, chapter, course, dataset, enrolment, pass_baseline = found
+    sql.attach(chapter, "course", course)
+    sql.attach(assignment, "chapter", chapter)
+    sql.attach(assignment, "dataset", dataset)
+    sql.attach(assignment, "pass_baseline", pass_baseline)
+    sql.attach(submission, "assignment", assignment)
+    sql.attach(submission, "user", student)
+    return _course_access(user, course, enrolment), submission
 
 
 # --- Authoring: changing assignments, baselines and datasets is for instructors, not TAs -------

@@ -20,10 +20,10 @@ import time
 import uuid
 from array import array
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar, cast
 
 import numpy as np
 from django.core.cache import cache
@@ -35,6 +35,7 @@ from django.utils.crypto import salted_hmac
 
 from accounts.models import User
 from courses.models import STAFF_ROLES, Enrolment, Role
+from grader import sql
 from grader.metrics import Direction, Metric
 from grader.models import Assignment, BaselineRun, RunStatus, Submission
 
@@ -42,7 +43,11 @@ PER_PAGE = 50
 # A backstop only: scoring changes the version at once; this bounds how long changes that do
 # not go through the grader (an enrolment removed, a baseline edited) take to show.
 CACHE_SECONDS = 15 * 60
-RANKING_FORMAT = 3
+RANKING_FORMAT = 4
+MEMO_KEPT = 32  # per ranking: charts of the distribution, one per place marked
+
+T = TypeVar("T")
+_MISSING = object()
 
 
 class Split:
@@ -115,7 +120,7 @@ class Distribution:
     best: float | None
     median: float | None
     worst: float | None
-    baselines: list[tuple[str, float, int]]  # name, score, students who beat it
+    baselines: tuple[tuple[str, float, int], ...]  # name, score, students who beat it
 
 
 class Ranking:
@@ -138,6 +143,26 @@ class Ranking:
         )
         self.distribution = self._distribution(entries)
         self.computed_at = time.time()
+        self._memo: OrderedDict[Hashable, Any] = OrderedDict()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_memo": OrderedDict()}
+
+    def memo(self, key: Hashable, make: Callable[[], T]) -> T:
+        """``make()``, kept with this ranking (in this process) for the next ``MEMO_KEPT`` keys:
+        what is drawn from the whole ranking, such as the distribution chart. ``key`` must
+        determine the result together with the ranking."""
+        # No lock: a race between threads (the development server's) at worst draws twice.
+        found = self._memo.get(key, _MISSING)
+        if found is not _MISSING:
+            return cast(T, found)
+        value = self._memo[key] = make()
+        while len(self._memo) > MEMO_KEPT:
+            try:
+                self._memo.popitem(last=False)
+            except KeyError:
+                break
+        return value
 
     def _distribution(self, entries: list[Entry]) -> Distribution:
         # Entries are in order, best first: every student above a baseline beats it, nobody
@@ -150,8 +175,9 @@ class Ranking:
                 beaten.append((entry.baseline, entry.score, students_above))
         scores = self.student_scores
         if not scores:
-            return Distribution(0, None, None, None, beaten)
-        return Distribution(len(scores), scores[0], statistics.median(scores), scores[-1], beaten)
+            return Distribution(0, None, None, None, tuple(beaten))
+        median = statistics.median(scores)
+        return Distribution(len(scores), scores[0], median, scores[-1], tuple(beaten))
 
     def __len__(self) -> int:
         return len(self.user_ids)
@@ -420,11 +446,18 @@ class _Member(NamedTuple):
 
 
 def _members(course_id: int, user_ids: set[int]) -> dict[int, _Member]:
-    rows = Enrolment.objects.filter(course_id=course_id, user_id__in=user_ids).values_list(
-        "user_id", "id", "role", "leaderboard_anonymous", "user__display_name", "user__username"
+    # Plain SQL: read on every view of the page, and the ORM's compiling cost more than the query.
+    ids = sorted(user_ids)
+    statement = (
+        "SELECT e.user_id, e.id, e.role, e.leaderboard_anonymous, u.display_name, u.username"  # noqa: S608 - names from the models
+        f" FROM {sql.table(Enrolment)} e JOIN {sql.table(User)} u ON u.id = e.user_id"
+        f" WHERE e.course_id = %s AND e.user_id IN ({', '.join(['%s'] * len(ids))})"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [course_id, *ids])
+        rows = cursor.fetchall()
     return {
-        user_id: _Member(enrolment_id, role, anonymous, display_name or username)
+        user_id: _Member(enrolment_id, role, bool(anonymous), display_name or username)
         for user_id, enrolment_id, role, anonymous, display_name, username in rows
     }
 
@@ -451,6 +484,7 @@ class LeaderboardRow:
 @dataclass(frozen=True)
 class Leaderboard:
     assignment: Assignment
+    ranking: Ranking
     metric: Metric
     split: str
     page: Page  # of LeaderboardRow
@@ -549,6 +583,7 @@ def leaderboard_for_assignment(
         )
     return Leaderboard(
         assignment=assignment,
+        ranking=ranking,
         metric=assignment.metric_spec,
         split=split,
         page=Page(rows, shown.number, shown.paginator),

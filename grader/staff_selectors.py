@@ -11,15 +11,16 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
+from django.db import connection
 from django.db.models import (
     Count,
     DateTimeField,
     F,
-    FloatField,
     IntegerField,
     Max,
     Min,
@@ -32,9 +33,10 @@ from django.db.models import (
 from django.db.models.expressions import OrderBy
 from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
-from django.utils.functional import cached_property
 
+from accounts.models import User
 from courses.models import Enrolment, Role
+from grader import sql
 from grader.live import WORKER_FRESH
 from grader.metrics import Direction
 from grader.models import (
@@ -166,95 +168,230 @@ _FAILURE_LABELS: dict[str, str] = dict(FailureReason.choices)
 
 COUNT_CACHE_SECONDS = 30
 
+# The list page in plain SQL (grader.sql): the ORM took longer to compile its three subqueries
+# than PostgreSQL took to run them. The same filters and sorts as ``submissions_for_staff``,
+# which the CSV export reads (the tests hold the two to the same rows).
+_LIST_SORTS = {
+    "newest": "s.created_at DESC, s.id DESC",
+    "oldest": "s.created_at ASC, s.id ASC",
+    "score_high": "COALESCE(s.score_override, s.public_score) DESC NULLS LAST, s.id DESC",
+    "score_low": "COALESCE(s.score_override, s.public_score) ASC NULLS LAST, s.id DESC",
+}
 
-class _CachedCountPaginator(Paginator):
-    """Counting 200,000 rows costs more than the rest of the page: the count of a list (its
-    filters are in the key) is kept ``COUNT_CACHE_SECONDS``, so the number of pages may lag a
-    new submission by that long. The rows themselves are always read fresh."""
 
-    def __init__(self, object_list: Any, per_page: int, *, count_key: str) -> None:
-        super().__init__(object_list, per_page)
-        self.count_key = count_key
+@lru_cache(maxsize=1)
+def _list_columns() -> tuple[sql.Columns[Submission], sql.Columns[Regrade]]:
+    # The columns that need converting (SQLite's dates are text); the others are read as they are.
+    return (
+        sql.Columns(Submission, "s", only=("id", "created_at")),
+        sql.Columns(Regrade, "r", only=("created_at",)),
+    )
 
-    @cached_property
+
+def _latest_regrade_sql(column: str) -> str:
+    return (
+        f"(SELECT r.{sql.quote(column)} FROM {sql.table(Regrade)} r"  # noqa: S608 - model names
+        " WHERE r.submission_id = s.id ORDER BY r.created_at DESC, r.id DESC LIMIT 1)"
+    )
+
+
+def _list_where(
+    *,
+    assignment: Assignment,
+    status: str,
+    student: str,
+    score_min: float | None,
+    score_max: float | None,
+) -> tuple[str, list[Any], bool]:
+    """The list's WHERE clause (``s``: the submission, ``u``: its student) and its parameters,
+    and whether it reads the student's row."""
+    clauses = ["s.assignment_id = %s"]
+    params: list[Any] = [assignment.pk]
+    if status:
+        clauses.append("s.status = %s")
+        params.append(status)
+    if student:
+        # As the ORM's icontains: the backend's own case folding and LIKE escapes.
+        like = connection.operators["icontains"] % "%s"  # type: ignore[attr-defined]
+        pattern = f"%{connection.ops.prep_for_like_query(student)}%"
+        either = [
+            f"{connection.ops.lookup_cast('icontains') % f'u.{name}'} {like}"
+            for name in ("username", "display_name")
+        ]
+        clauses.append(f"({' OR '.join(either)})")
+        params += [pattern, pattern]
+    if score_min is not None:
+        clauses.append("COALESCE(s.score_override, s.public_score) >= %s")
+        params.append(score_min)
+    if score_max is not None:
+        clauses.append("COALESCE(s.score_override, s.public_score) <= %s")
+        params.append(score_max)
+    return f" WHERE {' AND '.join(clauses)}", params, bool(student)
+
+
+class _SubmissionList:
+    """What ``Paginator`` asks of a list: its length (kept ``COUNT_CACHE_SECONDS``: counting
+    200,000 rows costs more than the rest of the page, so the number of pages may lag a new
+    submission by that long) and a slice of rows (always read fresh)."""
+
+    def __init__(self, *, assignment: Assignment, sort: str, **filters: Any) -> None:
+        self.where, self.params, by_student = _list_where(assignment=assignment, **filters)
+        # Counting needs the students' table only to filter on their names.
+        self.counted = f" FROM {sql.table(Submission)} s"
+        if by_student:
+            self.counted += f" JOIN {sql.table(User)} u ON u.id = s.user_id"
+        self.order = _LIST_SORTS.get(sort, _LIST_SORTS["newest"])
+        key = repr((assignment.pk, sorted(filters.items()))).encode()
+        self.count_key = f"grader:submission-count:{hashlib.sha256(key).hexdigest()}"
+
     def count(self) -> int:
         counted = cache.get(self.count_key)
         if counted is None:
-            counted = super().count
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT COUNT(*){self.counted}{self.where}", self.params)
+                counted = cursor.fetchone()[0]
             cache.set(self.count_key, counted, COUNT_CACHE_SECONDS)
         return int(counted)
 
+    def __getitem__(self, shown: slice) -> list[SubmissionListRow]:
+        if shown.stop <= shown.start:
+            return []
+        submission, regrade = _list_columns()
+        statement = (
+            f"SELECT {submission.sql}, {_latest_regrade_sql('created_at')}, u.username,"  # noqa: S608
+            " u.display_name, s.filename, s.status, s.failure_reason, s.public_score,"
+            f" {_latest_regrade_sql('previous_public_score')},"
+            f" {_latest_regrade_sql('previous_status')}, s.score_override, s.override_comment"
+            f" FROM {sql.table(Submission)} s JOIN {sql.table(User)} u ON u.id = s.user_id"
+            f"{self.where} ORDER BY {self.order} LIMIT %s OFFSET %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(statement, [*self.params, shown.stop - shown.start, shown.start])
+            found = cursor.fetchall()
+        rows = []
+        for row in found:
+            pk, created_at = submission.values(row)  # in the model's order: id, created_at
+            (regraded_at,) = regrade.values(row, 2)
+            (
+                username,
+                display_name,
+                filename,
+                status,
+                reason,
+                public_score,
+                previous_score,
+                previous_status,
+                score_override,
+                override_comment,
+            ) = row[3:]
+            rows.append(
+                SubmissionListRow(
+                    pk=pk,
+                    created_at=created_at,
+                    filename=filename,
+                    username=username,
+                    display_name=display_name,
+                    status=status,
+                    status_label=_STATUS_LABELS.get(status, status),
+                    failure_label=_FAILURE_LABELS.get(reason, reason) if reason else "",
+                    public_score=public_score,
+                    regraded_at=regraded_at,
+                    previous_score=previous_score,
+                    previous_status=previous_status,
+                    score_override=score_override,
+                    override_comment=override_comment,
+                )
+            )
+        return rows
+
 
 def submission_list_page(
-    *, submissions: QuerySet[Submission], page: int | str | None, per_page: int
+    *,
+    assignment: Assignment,
+    page: int | str | None,
+    per_page: int,
+    status: str = "",
+    student: str = "",
+    score_min: float | None = None,
+    score_max: float | None = None,
+    sort: str = "newest",
 ) -> Page:
-    """One page of ``submissions`` (from ``submissions_for_staff``) as ``SubmissionListRow``s:
-    read as plain values, not model instances."""
-    where = str(submissions.query).encode()  # the list's SQL: its assignment and filters
-    count_key = f"grader:submission-count:{hashlib.sha256(where).hexdigest()}"
-    paginator = _CachedCountPaginator(
-        submissions.values_list(*_ROW_COLUMNS), per_page, count_key=count_key
+    """One page of the assignment's submissions, filtered and sorted as by
+    ``submissions_for_staff``, as ``SubmissionListRow``s (plain values, not model instances)."""
+    submissions = _SubmissionList(
+        assignment=assignment,
+        sort=sort,
+        status=status,
+        student=student,
+        score_min=score_min,
+        score_max=score_max,
     )
-    shown = paginator.get_page(page)
-    rows = [
-        SubmissionListRow(
-            pk=pk,
-            created_at=created_at,
-            filename=filename,
-            username=username,
-            display_name=display_name,
-            status=status,
-            status_label=_STATUS_LABELS.get(status, status),
-            failure_label=_FAILURE_LABELS.get(reason, reason) if reason else "",
-            public_score=public_score,
-            regraded_at=regraded_at,
-            previous_score=previous_score,
-            previous_status=previous_status,
-            score_override=score_override,
-            override_comment=override_comment,
-        )
-        for (
-            pk,
-            created_at,
-            filename,
-            username,
-            display_name,
-            status,
-            reason,
-            public_score,
-            regraded_at,
-            previous_score,
-            previous_status,
-            score_override,
-            override_comment,
-        ) in shown.object_list
-    ]
-    return Page(rows, shown.number, paginator)
+    # Paginator asks only for count() and slices.
+    return Paginator(submissions, per_page).get_page(page)  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=1)
+def _regrade_latest_read() -> sql.Read:
+    columns = sql.Columns(Regrade, "r")
+    statement = (
+        f"SELECT {columns.sql} FROM {sql.table(Regrade)} r"  # noqa: S608 - names from the models
+        " WHERE r.submission_id = %s ORDER BY r.created_at DESC, r.id DESC LIMIT 1"
+    )
+    return sql.Read(statement, (columns,))
 
 
 def regrade_latest(*, submission: Submission) -> Regrade | None:
-    """The submission's latest regrade, if any. Nothing is joined: the submission page reads the
-    previous dataset only when it differs from the submission's (a rare regrade onto a new dataset
-    version), and that costs one query then rather than a join on every view."""
-    regrades = Regrade.objects.filter(submission_id=submission.pk).order_by("-created_at", "-id")
-    return next(iter(regrades[:1]), None)
+    """The submission's latest regrade, if any (plain SQL: the submission page reads it on every
+    view). Nothing is joined: the page reads the previous dataset only when it differs from the
+    submission's (a rare regrade onto a new dataset version), and that costs one query then."""
+    found = _regrade_latest_read().row([submission.pk])
+    return None if found is None else found[0]
 
 
-def baselines_with_latest_run(*, assignment: Assignment) -> QuerySet[Baseline]:
-    """The assignment's baselines, each with its latest run's status, score and times."""
-    latest = BaselineRun.objects.filter(baseline=OuterRef("pk")).order_by("-created_at", "-id")
-    return (
-        Baseline.objects.filter(assignment=assignment)
-        .defer("code", "description")
-        .annotate(
-            run_status=Subquery(latest.values("status")[:1]),
-            run_failure_reason=Subquery(latest.values("failure_reason")[:1]),
-            run_public_score=Subquery(latest.values("public_score")[:1], output_field=FloatField()),
-            run_created_at=Subquery(latest.values("created_at")[:1]),
-            run_finished_at=Subquery(latest.values("finished_at")[:1]),
-        )
-        .order_by("name")
+@dataclass(frozen=True)
+class BaselineLatestRun:
+    """A baseline and its latest run (of any code, on any dataset), as the staff's list shows."""
+
+    name: str
+    run_status: str | None
+    run_failure_reason: str | None
+    run_public_score: float | None
+    run_created_at: datetime | None
+    run_finished_at: datetime | None
+
+
+@lru_cache(maxsize=1)
+def _baselines_read() -> tuple[str, sql.Columns[BaselineRun]]:
+    run = sql.Columns(
+        BaselineRun,
+        "r",
+        only=("status", "failure_reason", "public_score", "created_at", "finished_at"),
     )
+    latest = (
+        f"SELECT l.id FROM {sql.table(BaselineRun)} l"  # noqa: S608 - names from the models
+        " WHERE l.baseline_id = b.id ORDER BY l.created_at DESC, l.id DESC LIMIT 1"
+    )
+    statement = (
+        f"SELECT b.name, {run.sql} FROM {sql.table(Baseline)} b"  # noqa: S608
+        f" LEFT JOIN {sql.table(BaselineRun)} r ON r.id = ({latest})"
+        " WHERE b.assignment_id = %s ORDER BY b.name"
+    )
+    return statement, run
+
+
+def baselines_with_latest_run(*, assignment: Assignment) -> list[BaselineLatestRun]:
+    """The assignment's baselines by name, each with its latest run's status, score and times
+    (plain SQL: the staff's list reads it on every view)."""
+    statement, run = _baselines_read()
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [assignment.pk])
+        found = cursor.fetchall()
+    return [
+        BaselineLatestRun(
+            row[0], **{f"run_{name}": value for name, value in run.named(row, 1).items()}
+        )
+        for row in found
+    ]
 
 
 # --- Grades -------------------------------------------------------------------------------------

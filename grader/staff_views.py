@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from grader import access, staff_selectors, submissions
+from grader import access, page_parts, staff_selectors, submissions
 from grader.leaderboards import private_split_revealed
 from grader.metrics import Direction
 from grader.models import Assignment, RunStatus
@@ -47,32 +47,46 @@ def assignment_submissions(request: HttpRequest, assignment_slug: str) -> HttpRe
         user=request.user, assignment_slug=assignment_slug
     )
     form = SubmissionFilterForm(request.GET or None)
-    rows = staff_selectors.submissions_for_staff(assignment=assignment, **form.filters())
     page_obj = staff_selectors.submission_list_page(
-        submissions=rows, page=request.GET.get("page"), per_page=PAGE_SIZE
+        assignment=assignment, page=request.GET.get("page"), per_page=PAGE_SIZE, **form.filters()
     )
     query = _query_without_page(request)
     next_path = request.get_full_path()
-    context = {
-        "access": course_access,
-        "course": course_access.course,
-        "assignment": assignment,
-        "metric": assignment.metric_spec,
-        "higher_is_better": assignment.direction == Direction.HIGHER_IS_BETTER,
-        "form": form,
-        "filter_fields": fragments.render_form(
+    controls = fragments.render_fragment(
+        "grader/includes/submission_list_controls.html",
+        baselines=tuple(staff_selectors.baselines_with_latest_run(assignment=assignment)),
+        assignment_slug=assignment.slug,
+        filter_fields=fragments.render_form(
             "grader/includes/submission_filter_fields.html",
             SubmissionFilterForm,
             request.GET or None,
         ),
+        has_rows=bool(page_obj.object_list),
+        count=page_obj.paginator.count,
+        next_path=next_path,
+    )
+    # The page's parts are fragments (topdown.fragments); its forms get the request's token.
+    context = {
+        "access": course_access,
+        "course": course_access.course,
+        "assignment": assignment,
+        "form": form,
+        "breadcrumbs": page_parts.breadcrumbs(assignment, current="Submissions"),
+        "header": fragments.render_fragment(
+            "grader/includes/submissions_header.html",
+            metric_label=assignment.metric_spec.label,
+            higher_is_better=assignment.direction == Direction.HIGHER_IS_BETTER,
+            assignment_title=assignment.title,
+            assignment_slug=assignment.slug,
+            csv_rows_query=query.rstrip("&"),
+        ),
+        "controls": fragments.fill_csrf_slots(controls, request),
         "page_obj": page_obj,
         "rows": fragments.render_fragments(
             "grader/includes/submission_list_row.html",
             ({"row": row, "next_path": next_path} for row in page_obj),
         ),
-        "query": query,
-        "baselines": staff_selectors.baselines_with_latest_run(assignment=assignment),
-        "csv_rows_query": query.rstrip("&"),
+        "pagination": page_parts.pagination(page_obj, query=query),
     }
     return render(request, "grader/assignment_submissions.html", context)
 

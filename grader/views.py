@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -23,13 +24,14 @@ from grader import (
     history,
     leaderboards,
     live,
+    page_parts,
     results,
     staff_selectors,
     submissions,
 )
 from grader.forms import EditorSubmissionForm, SubmissionForm, SubmittedCode
 from grader.metrics import Direction
-from grader.models import Dataset, RunStatus, Submission
+from grader.models import Assignment, Dataset, RunStatus, Submission
 from grader.pipeline import CodeInvalid, script_for
 from topdown import charts, fragments
 from topdown.http import next_or
@@ -156,35 +158,66 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
     baselines = submissions.baseline_scores(assignment=assignment)
     traceback = results.last_traceback(f"{submission.log}\n{submission.message}")
     exception = results.exception_line(traceback)
-    margins = results.baseline_margins(
-        metric=metric, score=submission.public_score, baselines=baselines
+    margins = tuple(
+        results.baseline_margins(metric=metric, score=submission.public_score, baselines=baselines)
     )
+    duration = results.format_duration(submission.started_at, submission.finished_at)
+    student = submission.user
+    # The page's parts that follow from the run alone are fragments (topdown.fragments).
+    header = fragments.render_fragment(
+        "grader/includes/submission_header.html",
+        filename=submission.filename,
+        student_name=student.public_name,
+        created_at=submission.created_at,
+        status=submission.status,
+        status_label=submission.get_status_display(),
+        failure_label=submission.get_failure_reason_display() if submission.failure_reason else "",
+        assignment_slug=assignment.slug,
+        student_query=""
+        if submission.user_id == request.user.pk
+        else f"?student={quote(student.username, safe='/')}",
+    )
+    outcome = SafeString("")
+    if submission.is_finished:
+        outcome = fragments.render_fragment(
+            "grader/includes/submission_outcome.html",
+            status=submission.status,
+            finished=True,
+            score_text=results.format_score(metric, submission.public_score),
+            metric_label=metric.label,
+            verdict=results.pass_verdict(
+                assignment=assignment, score=submission.public_score, baselines=baselines
+            ),
+            margins=margins,
+            device=submission.device,
+            duration=duration,
+            message=submission.message.split(results.TRACEBACK_START)[0].strip(),
+            hint=results.failure_hint(
+                run=submission,
+                exception=exception,
+                memory_mb=assignment.memory_mb,
+                wall_seconds=assignment.wall_seconds,
+            ),
+            traceback=tuple(traceback),
+        )
     context = {
         "access": course_access,
         "course": course_access.course,
         "assignment": assignment,
         "submission": submission,
-        "metric": metric,
-        "score_text": results.format_score(metric, submission.public_score),
-        "margins": margins,
-        "baseline_markers": [charts.Marker(name, score) for name, score in baselines],
-        "verdict": results.pass_verdict(
-            assignment=assignment, score=submission.public_score, baselines=baselines
-        ),
+        "breadcrumbs": page_parts.breadcrumbs(assignment, current=f"Submission {submission.pk}"),
+        "header": header,
+        "outcome": outcome,
+        "margins": fragments.render_fragment(
+            "grader/includes/submission_margins.html", margins=margins
+        )
+        if margins
+        else "",
         "in_progress": not submission.is_finished,
         "can_cancel": submission.status in (RunStatus.QUEUED, RunStatus.RUNNING),
         "result_details": _result_details(submission),
-        "traceback": traceback,
-        "hint": results.failure_hint(
-            run=submission,
-            exception=exception,
-            memory_mb=assignment.memory_mb,
-            wall_seconds=assignment.wall_seconds,
-        ),
-        "message_without_traceback": submission.message.split(results.TRACEBACK_START)[0].strip(),
         "status_url": reverse("submission_status", args=[submission.pk]),
         "code_script": _script_or_code(submission),
-        "duration": results.format_duration(submission.started_at, submission.finished_at),
         "latest_regrade": staff_selectors.regrade_latest(submission=submission),
     }
     return render(request, "grader/submission_detail.html", context)
@@ -287,12 +320,30 @@ LEADERBOARD_ROW = "grader/includes/leaderboard_row.html"
 
 def _leaderboard_chart(board: leaderboards.Leaderboard) -> str:
     split = "private" if board.revealed else "public"
-    return charts.histogram(
-        board.scores,
-        x_label=f"{board.metric.label} ({split} split)",
-        markers=[charts.Marker(name, score) for name, score in board.baselines],
-        highlight=board.viewer_row.score if board.viewer_row else None,
-        title=f"Distribution of students' {board.metric.label.lower()} on the {split} split",
+    highlight = board.viewer_row.score if board.viewer_row else None
+    label = board.metric.label
+    # Drawn from the whole ranking: once per ranking for each place marked.
+    return board.ranking.memo(
+        ("chart", label, highlight),
+        lambda: charts.histogram(
+            board.scores,
+            x_label=f"{label} ({split} split)",
+            markers=[charts.Marker(name, score) for name, score in board.baselines],
+            highlight=highlight,
+            title=f"Distribution of students' {label.lower()} on the {split} split",
+        ),
+    )
+
+
+def _leaderboard_anonymity_form(assignment: Assignment, *, anonymous: bool) -> SafeString:
+    return fragments.render_memoised(
+        "grader/includes/leaderboard_anonymity_form.html",
+        key=(assignment.slug, anonymous),
+        context=lambda: {
+            "anonymity_form": forms.LeaderboardAnonymityForm(initial={"anonymous": anonymous}),
+            "assignment_slug": assignment.slug,
+            "csrf_slot": fragments.CSRF_SLOT,
+        },
     )
 
 
@@ -305,10 +356,12 @@ def assignment_leaderboard(request: HttpRequest, assignment_slug: str) -> HttpRe
     board = leaderboards.leaderboard_for_assignment(
         assignment=assignment, viewer=request.user, now=timezone.now(), page=request.GET.get("page")
     )
+    metric = board.metric
+    viewer_row = board.viewer_row
     anonymity_form = None
     if board.viewer_anonymous is not None:
-        anonymity_form = forms.LeaderboardAnonymityForm(
-            initial={"anonymous": board.viewer_anonymous}
+        anonymity_form = fragments.fill_csrf_slots(
+            _leaderboard_anonymity_form(assignment, anonymous=board.viewer_anonymous), request
         )
     context = {
         "access": course_access,
@@ -316,17 +369,34 @@ def assignment_leaderboard(request: HttpRequest, assignment_slug: str) -> HttpRe
         "assignment": assignment,
         "board": board,
         "page_obj": board.page,
+        "breadcrumbs": page_parts.breadcrumbs(assignment, current="Leaderboard"),
+        "header": fragments.render_fragment(
+            "grader/includes/leaderboard_header.html",
+            metric_label=metric.label,
+            higher_is_better=metric.direction == Direction.HIGHER_IS_BETTER,
+            assignment_slug=assignment.slug,
+            viewer_is_staff=board.viewer_is_staff,
+            revealed=board.revealed,
+            due_at=assignment.due_at,
+        ),
+        "summary": fragments.render_fragment(
+            "grader/includes/leaderboard_summary.html",
+            student_count=board.student_count,
+            viewer_row=viewer_row,
+            revealed=board.revealed,
+            chart=_leaderboard_chart(board),
+            distribution=board.distribution,
+        ),
         "rows": fragments.render_fragments(
             LEADERBOARD_ROW,
             ({"row": row, "revealed": board.revealed, "pinned": False} for row in board.page),
         ),
         "pinned_row": fragments.render_fragment(
-            LEADERBOARD_ROW, row=board.viewer_row, revealed=board.revealed, pinned=True
+            LEADERBOARD_ROW, row=viewer_row, revealed=board.revealed, pinned=True
         )
-        if board.viewer_row and not board.viewer_row_on_page
+        if viewer_row and not board.viewer_row_on_page
         else "",
-        "distribution": board.distribution,
-        "chart": _leaderboard_chart(board),
+        "pagination": page_parts.pagination(board.page),
         "anonymity_form": anonymity_form,
     }
     return render(request, "grader/leaderboard.html", context)

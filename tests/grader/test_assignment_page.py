@@ -262,10 +262,10 @@ def test_the_assignment_page_query_count(client, cast, assignment, django_assert
     client.force_login(cast.student)
     client.get(url)  # warms the session and the dataset summary
 
-    # the user, the assignment with its chapter, course and dataset, the membership, the
+    # the user, the assignment with its chapter, course, dataset and the membership, the
     # submissions left today, the best submission, the recent ones, the baselines' scores,
     # the forum's thread count ("Discuss this")
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(7):
         response = client.get(url)
     assert response.status_code == 200
 

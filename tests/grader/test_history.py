@@ -175,8 +175,8 @@ class TestHistoryPage:
             scored(assignment, cast.student, index / 20, 0.1, minutes_ago=count - index)
         client.force_login(cast.student)
 
-        # user, assignment, enrolment; the submissions; the baselines
-        with django_assert_num_queries(5):
+        # user; the assignment with the enrolment; the submissions; the baselines
+        with django_assert_num_queries(4):
             assert client.get(history_url(assignment)).status_code == 200
 
 

@@ -471,11 +471,12 @@ class TestQueries:
         client.force_login(cast.student)
         url = reverse("assignment_leaderboard", args=[assignment.slug])
 
-        # user, assignment, enrolment; the ranking and the baselines; the names on the page
-        with django_assert_num_queries(6):
+        # user; the assignment with the enrolment; the ranking and the baselines; the names on
+        # the page
+        with django_assert_num_queries(5):
             assert client.get(url).status_code == 200
         # Cached: the ranking and the baselines come from Redis.
-        with django_assert_num_queries(4):
+        with django_assert_num_queries(3):
             assert client.get(url + "?page=1").status_code == 200
 
 
@@ -504,6 +505,32 @@ class TestCache:
             (1, cast.other_student.public_name, 0.7),
             (2, cast.student.public_name, 0.55),
         ]
+
+    def test_the_page_draws_the_new_ranking_after_a_new_score(
+        self, client, cast, assignment, monkeypatch, django_capture_on_commit_callbacks
+    ):
+        scored(assignment, cast.student, 0.5)
+        client.force_login(cast.student)
+        url = reverse("assignment_leaderboard", args=[assignment.slug])
+        before = client.get(url).content.decode()
+        assert "1 student on the public split" in before
+
+        queued = SubmissionFactory(assignment=assignment, user=cast.other_student)
+        monkeypatch.setattr(
+            submissions,
+            "evaluate",
+            lambda **kwargs: Evaluation(
+                status=RunStatus.SCORED, public_score=0.7, private_score=0.6
+            ),
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            submissions.submission_grade(submission_id=queued.pk, worker_id="test-worker")
+        after = client.get(url).content.decode()
+
+        # The figures, the chart (drawn once per ranking) and the viewer's rank are new.
+        assert "2 students on the public split" in after and "best 0.7000" in after
+        assert "<strong>2</strong> your rank" in after
+        assert before.split("<svg")[1] != after.split("<svg")[1]
 
     def test_the_ranking_is_kept_in_the_process_between_requests(
         self, cast, assignment, django_assert_num_queries

@@ -1,0 +1,68 @@
+"""grader.sql: the plain-SQL reads make the instances the ORM would have made."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from grader import access, staff_selectors, submissions
+from tests.factories import UserFactory
+from tests.grader.factories import AssignmentFactory, SubmissionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def field_values(instance) -> dict[str, object]:
+    return {
+        field.attname: getattr(instance, field.attname) for field in instance._meta.concrete_fields
+    }
+
+
+def test_the_submission_read_gives_what_the_orm_gives(cast):
+    assignment = AssignmentFactory(chapter=cast.questionnaire.chapter)
+    submission = SubmissionFactory(
+        assignment=assignment,
+        user=cast.student,
+        scored=True,
+        confusion_matrix=[[3, 1], [0, 4]],
+        metrics=[{"epoch": 1, "loss": 0.5}],
+    )
+    expected = (
+        type(submission)
+        .objects.select_related("assignment__chapter__course", "assignment__dataset", "user")
+        .get(pk=submission.pk)
+    )
+
+    course_access, read = access.submission_get_for_user(
+        user=cast.student, submission_id=submission.pk
+    )
+
+    assert field_values(read) == field_values(expected)
+    assert field_values(read.assignment) == field_values(expected.assignment)
+    assert field_values(read.assignment.dataset) == field_values(expected.assignment.dataset)
+    assert read.assignment.chapter.course == expected.assignment.chapter.course
+    assert read.user == cast.student
+    assert course_access.enrolment.user_id == cast.student.pk and course_access.is_student
+
+
+def test_a_superuser_outside_the_course_reads_as_its_instructor(cast):
+    assignment = AssignmentFactory(chapter=cast.questionnaire.chapter)
+    submission = SubmissionFactory(assignment=assignment, user=cast.student)
+
+    course_access, _ = access.submission_get_for_user(
+        user=UserFactory(is_superuser=True), submission_id=submission.pk
+    )
+
+    assert course_access.enrolment is None and course_access.is_instructor
+
+
+def test_the_latest_regrade_is_read_whole(cast):
+    assignment = AssignmentFactory(chapter=cast.questionnaire.chapter)
+    submission = SubmissionFactory(assignment=assignment, user=cast.student, scored=True)
+    submissions.submissions_regrade(assignment=assignment, requested_by=cast.instructor)
+    expected = submission.regrades.order_by("-created_at", "-id").first()
+
+    latest = staff_selectors.regrade_latest(submission=submission)
+
+    assert field_values(latest) == field_values(expected)
+    assert latest.created_at <= timezone.now()
