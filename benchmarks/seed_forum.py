@@ -7,8 +7,9 @@ Run by ``benchmarks/forum.py`` on its own database after ``migrate``. Loads the 
 chapters give the categories), then writes everything else with PostgreSQL's COPY: 2,000
 students, the threads spread over the course's categories, and the posts, whose search vectors
 PostgreSQL computes while moving them from a staging table (title weight A on opening posts, body
-weight B, as ``forum.services`` does). One thread in the measured chapter has exactly 500 posts.
-Post text is made of a vocabulary of deep-learning words and made-up words with a Zipf-like
+weight B, and the course and id-block markers, as ``forum.indexing`` does); the categories' thread
+counts are counted once the threads are in. One thread in the measured chapter has exactly 500
+posts. Post text is made of a vocabulary of deep-learning words and made-up words with a Zipf-like
 frequency, about 50 words a post, a tenth with a fenced code block; ``body_html`` is what
 ``topdown.markdown`` renders for it (checked on a sample). The GIN index is built after the load.
 Writes what the benchmark needs (usernames, paths, queries) as JSON to ``--out``.
@@ -97,8 +98,9 @@ def seed(threads: int, posts: int) -> dict[str, object]:
 
     from accounts.models import User
     from courses.models import Course, Enrolment, Role
+    from forum.indexing import LEVELS, course_marker
     from forum.models import Category, Thread
-    from forum.services import categories_sync
+    from forum.services import categories_sync, category_thread_counts_refresh
     from topdown.markdown import render_markdown
 
     started = time.monotonic()
@@ -249,12 +251,19 @@ def seed(threads: int, posts: int) -> dict[str, object]:
                 updated_at)
             SELECT id, thread_id, number, author_id, body, body_html, false, false, 0, 0,
                 setweight(to_tsvector('english', title), 'A')
-                    || setweight(to_tsvector('english', body), 'B'),
+                    || setweight(to_tsvector('english', body), 'B')
+                    || array_to_tsvector(ARRAY[%s, {block_markers}]),
                 created_at, created_at
             FROM bench_post_staging ORDER BY id
-            """
+            """.format(
+                # forum.indexing.post_markers, in SQL: the course's and the id's blocks.
+                block_markers=", ".join(f"%s || (id >> {shift})" for _, shift in LEVELS)
+            ),
+            # "C12", then "C12P" || (id >> 12), ...: as block_marker(course, letter, block).
+            [course_marker(course.id), *(f"{course_marker(course.id)}{ch}" for ch, _ in LEVELS)],
         )
         cursor.execute("DROP TABLE bench_post_staging")
+        category_thread_counts_refresh(category_ids=[category.pk for category in categories])
         indexed = time.monotonic() - started
         cursor.execute("CREATE INDEX forum_post_search ON forum_post USING gin (search_vector)")
         for table in ("forum_thread", "forum_post"):

@@ -110,7 +110,11 @@ def category_get_for_user(
     from forum.services import category_ensure
 
     access = forum_get_for_member(user=user, course_slug=course_slug)
-    categories = Category.objects.select_related("chapter").filter(course=access.course)
+    categories = (
+        Category.objects.select_related("chapter")
+        .defer("chapter__body")
+        .filter(course=access.course)
+    )
     if chapter_slug is None:
         category = categories.filter(kind=Category.Kind.GENERAL).first()
         category = category or category_ensure(course=access.course, chapter=None)
@@ -133,7 +137,12 @@ def _thread_queryset(user: User) -> QuerySet[Thread]:
         Thread.objects.select_related(
             "course", "category__chapter", "question", "assignment", "accepted_post"
         )
-        .defer("accepted_post__body", "accepted_post__body_html", "accepted_post__search_vector")
+        .defer(
+            "accepted_post__body",
+            "accepted_post__body_html",
+            "accepted_post__search_vector",
+            "category__chapter__body",  # the chapter's whole text: only its title is shown
+        )
         .annotate(
             watching=Exists(Watch.objects.filter(user=user, thread=OuterRef("pk"))),
             last_read_number=Subquery(reads.values("last_read_number")[:1]),

@@ -4,6 +4,9 @@ services render it and keep the search index (moderate on the site, where the se
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest
 
 from forum.models import (
     Category,
@@ -20,11 +23,12 @@ from forum.models import (
     ThreadRead,
     Watch,
 )
+from forum.services import category_thread_counts_refresh
 
 
 @admin.register(Category)
 class CategoryAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "course", "kind", "created_at")
+    list_display = ("__str__", "course", "kind", "thread_count", "created_at")
     list_filter = ("kind", "course")
     raw_id_fields = ("chapter",)
 
@@ -43,6 +47,24 @@ class ThreadAdmin(admin.ModelAdmin):
         "last_poster",
     )
     readonly_fields = ("post_count", "last_posted_at", "error_signature", "created_at")
+
+    # The categories' thread counts are the services' to keep: what changes here is counted
+    # again.
+    def save_model(self, request: HttpRequest, obj: Thread, form: ModelForm, change: bool) -> None:
+        before = form.initial.get("category")
+        super().save_model(request, obj, form, change)
+        category_thread_counts_refresh(
+            category_ids=[obj.category_id, *([before] if before else [])]
+        )
+
+    def delete_model(self, request: HttpRequest, obj: Thread) -> None:
+        super().delete_model(request, obj)
+        category_thread_counts_refresh(category_ids=[obj.category_id])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Thread]) -> None:
+        category_ids = list(queryset.values_list("category_id", flat=True).distinct())
+        super().delete_queryset(request, queryset)
+        category_thread_counts_refresh(category_ids=category_ids)
 
 
 @admin.register(Post)

@@ -1,8 +1,9 @@
 """The forum: categories beside a course's chapters, threads and posts, and what people do with
 them (likes, watching, reading, notifications, flags), plus what ties a post to a failed run.
 
-Counters on ``Thread`` and ``Post`` (post count, last post, likes) are kept by the services in
-``forum.services``, in the same transaction as the rows they count; nothing here updates them.
+Counters on ``Category``, ``Thread`` and ``Post`` (threads, post count, last post, likes) are kept
+by the services in ``forum.services``, in the same transaction as the rows they count; nothing here
+updates them.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ class Category(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     title = models.CharField(max_length=200, help_text="Chapter categories show the chapter's.")
     description = models.TextField(blank=True, help_text="Markdown.")
+    # Kept by the services (forum.services), so the category page does not count tens of
+    # thousands of threads to paginate them.
+    thread_count = models.PositiveIntegerField(default=0, editable=False, help_text="Not hidden.")
+    hidden_thread_count = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -139,6 +144,10 @@ class Thread(models.Model):
                 condition=~Q(error_signature=""),
                 name="forum_thread_error",
             ),
+            # Search leaves out the posts of a course's hidden threads: a handful of rows.
+            models.Index(
+                fields=["course"], condition=Q(is_hidden=True), name="forum_thread_hidden"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -179,7 +188,8 @@ class Post(models.Model):
     like_count = models.PositiveIntegerField(default=0)
     edit_count = models.PositiveIntegerField(default=0)
     edited_at = models.DateTimeField(null=True, blank=True)
-    # PostgreSQL full-text search: the title (weight A, opening posts only) and the body (B).
+    # PostgreSQL full-text search: the title (weight A, opening posts only), the body (B), and
+    # markers of the course and the id's bucket (see forum.indexing).
     search_vector = SearchVectorField(null=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

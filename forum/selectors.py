@@ -31,6 +31,23 @@ from forum.models import (
 from grader.models import Assignment
 
 THREADS_PER_PAGE = 30
+# What a category page shows of each thread (forum/includes/thread_row.html).
+THREAD_ROW_FIELDS = (
+    "title",
+    "is_pinned",
+    "is_locked",
+    "is_hidden",
+    "accepted_post_id",
+    "post_count",
+    "last_posted_at",
+    "created_at",
+    "author__username",
+    "author__display_name",
+    "last_poster__username",
+    "last_poster__display_name",
+    "question__key",
+    "assignment__title",
+)
 POSTS_PER_PAGE = 20
 NOTIFICATIONS_PER_PAGE = 30
 
@@ -116,6 +133,18 @@ class ThreadListing:
     rows: list[ThreadRow]
 
 
+class _CountedPaginator(Paginator):
+    """A paginator told its count, so it does not count the rows itself."""
+
+    def __init__(self, object_list: QuerySet[Thread], per_page: int, *, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self.known_count = count
+
+    @property
+    def count(self) -> int:
+        return self.known_count
+
+
 def threads_for_category(
     *,
     category: Category,
@@ -126,17 +155,25 @@ def threads_for_category(
     question_id: int | None = None,
     assignment_id: int | None = None,
 ) -> ThreadListing:
-    """A page of the category's threads, pinned first then by latest activity (three queries:
-    the count, the page, the reader's read marks)."""
+    """A page of the category's threads, pinned first then by latest activity (two queries: the
+    page, the reader's read marks; three about a question or an assignment, which counts them).
+    The whole category's count is the one stored on it (see forum.services)."""
     threads = _visible_threads(Thread.objects.filter(category=category), is_staff=is_staff)
     if question_id is not None:
         threads = threads.filter(question_id=question_id)
     if assignment_id is not None:
         threads = threads.filter(assignment_id=assignment_id)
-    threads = threads.select_related("author", "last_poster", "question", "assignment").order_by(
-        "-is_pinned", "-last_posted_at", "-id"
+    threads = (
+        threads.select_related("author", "last_poster", "question", "assignment")
+        .only(*THREAD_ROW_FIELDS)
+        .order_by("-is_pinned", "-last_posted_at", "-id")
     )
-    page = Paginator(threads, THREADS_PER_PAGE).get_page(page_number)
+    if question_id is None and assignment_id is None:
+        count = category.thread_count + (category.hidden_thread_count if is_staff else 0)
+        paginator: Paginator = _CountedPaginator(threads, THREADS_PER_PAGE, count=count)
+    else:
+        paginator = Paginator(threads, THREADS_PER_PAGE)
+    page = paginator.get_page(page_number)
     page_threads = list(page.object_list)
     reads = dict(
         ThreadRead.objects.filter(user=user, thread__in=page_threads).values_list(

@@ -11,9 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.contrib.postgres.search import SearchVector
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, OuterRef, TextField, Value
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from accounts.models import User
@@ -22,6 +21,7 @@ from courses.models import Chapter, Course, Question
 from forum import notifications, rules
 from forum.access import ThreadAccess
 from forum.errors import RunError, run_error_of
+from forum.indexing import post_vector_update
 from forum.models import (
     Category,
     CategoryVisit,
@@ -40,7 +40,6 @@ from forum.rendering import mention_candidates, post_html
 from forum.rules import PostRefused
 from grader.models import Assignment, FailureReason, RunStatus, Submission
 
-SEARCH_CONFIG = "english"
 # Views of a category less than this apart are one visit (see CategoryVisit).
 VISIT_GAP = timedelta(minutes=30)
 
@@ -84,6 +83,23 @@ def categories_sync(*, course: Course) -> None:
         Category.objects.bulk_create(missing, ignore_conflicts=True)
 
 
+def _thread_counted(category_id: int, *, hidden: bool, change: int) -> None:
+    """Add ``change`` to the category's count of visible or hidden threads."""
+    field = "hidden_thread_count" if hidden else "thread_count"
+    Category.objects.filter(pk=category_id).update(**{field: F(field) + change})
+
+
+def category_thread_counts_refresh(*, category_ids: Iterable[int]) -> None:
+    """Count the categories' threads again: after changes that did not go through these
+    services (the admin)."""
+    for category_id in set(category_ids):
+        threads = Thread.objects.filter(category_id=category_id)
+        Category.objects.filter(pk=category_id).update(
+            thread_count=threads.filter(is_hidden=False).count(),
+            hidden_thread_count=threads.filter(is_hidden=True).count(),
+        )
+
+
 # --- Writing posts ------------------------------------------------------------------------------
 
 
@@ -107,14 +123,11 @@ def _cook(body: str, *, course: Course) -> Cooked:
     )
 
 
-def _index(post_id: int, *, title: str, body: str) -> None:
+def _index(post: Post, *, course_id: int, title: str, body: str) -> None:
     """Keep the post's full-text vector current: title (A, opening posts) above body (B)."""
     if connection.vendor != "postgresql":
         return  # SQLite searches with icontains (see forum.search)
-    vector = SearchVector(
-        Value(title, output_field=TextField()), weight="A", config=SEARCH_CONFIG
-    ) + SearchVector(Value(body, output_field=TextField()), weight="B", config=SEARCH_CONFIG)
-    Post.objects.filter(pk=post_id).update(search_vector=vector)
+    post_vector_update(post_id=post.pk, course_id=course_id, title=title, body=body)
 
 
 def _watch(user: User, thread: Thread) -> None:
@@ -200,6 +213,7 @@ def thread_create(
     )
     _answers_flag(contains_answer, thread)
     thread.save()
+    _thread_counted(category.pk, hidden=False, change=1)
     cooked = _cook(body, course=access.course)
     post = Post.objects.create(
         thread=thread,
@@ -210,7 +224,7 @@ def thread_create(
         contains_answer=contains_answer,
         created_at=now,
     )
-    _index(post.pk, title=title, body=body)
+    _index(post, course_id=thread.course_id, title=title, body=body)
     if run_error is not None and submission is not None:
         SubmissionReport.objects.create(
             post=post,
@@ -250,7 +264,7 @@ def post_reply_create(
         contains_answer=contains_answer,
         created_at=now,
     )
-    _index(post.pk, title="", body=body)
+    _index(post, course_id=thread.course_id, title="", body=body)
     Thread.objects.filter(pk=thread.pk).update(
         post_count=number, last_posted_at=now, last_poster=author, updated_at=now
     )
@@ -305,7 +319,12 @@ def post_edit(
         fields.append("contains_answer")
     post.save(update_fields=fields)
     if "body" in fields:
-        _index(post.pk, title=thread.title if post.number == 1 else "", body=post.body)
+        _index(
+            post,
+            course_id=thread.course_id,
+            title=thread.title if post.number == 1 else "",
+            body=post.body,
+        )
     return post
 
 
@@ -418,6 +437,7 @@ class ThreadAction:
     }
 
 
+@transaction.atomic
 def thread_moderate(*, staff: ThreadAccess, action: str) -> Thread:
     """Pin, lock or hide the thread, or undo it. ``staff`` is a staff member's access."""
     if not staff.is_staff:
@@ -426,6 +446,12 @@ def thread_moderate(*, staff: ThreadAccess, action: str) -> Thread:
         raise PostRefused("Unknown moderation action.")
     name, value = ThreadAction.FIELDS[action]
     thread = staff.thread
+    if name == "is_hidden":
+        # Under the row lock: the category's counts move once, from the state as it is now.
+        current = Thread.objects.select_for_update().only("category", "is_hidden").get(pk=thread.pk)
+        if current.is_hidden != value:
+            _thread_counted(current.category_id, hidden=current.is_hidden, change=-1)
+            _thread_counted(current.category_id, hidden=value, change=1)
     setattr(thread, name, value)
     thread.save(update_fields=[name, "updated_at"])
     return thread
@@ -518,6 +544,10 @@ def thread_move(*, staff: ThreadAccess, category: Category) -> Thread:
     thread = staff.thread
     if category.course_id != thread.course_id:
         raise PostRefused("Threads move only within their course.")
+    current = Thread.objects.select_for_update().only("category", "is_hidden").get(pk=thread.pk)
+    if current.category_id != category.pk:
+        _thread_counted(current.category_id, hidden=current.is_hidden, change=-1)
+        _thread_counted(category.pk, hidden=current.is_hidden, change=1)
     thread.category = category
     fields = ["category", "updated_at", *_clear_foreign_anchors(thread, category)]
     thread.save(update_fields=fields)
@@ -567,6 +597,7 @@ def thread_split(
         last_posted_at=moving[-1].created_at,
         last_poster_id=moving[-1].author_id,
     )
+    _thread_counted(category.pk, hidden=False, change=1)
     # Out of the way first: the unique (thread, number) holds after every single statement.
     Post.objects.filter(thread=thread).update(number=F("number") + thread.post_count + 1)
     for index, post in enumerate(moving, start=1):
@@ -587,7 +618,7 @@ def thread_split(
         last_read_number=len(staying)
     )
     Notification.objects.filter(post__in=moving).update(thread=new)
-    _index(moving[0].pk, title=title, body=moving[0].body)
+    _index(moving[0], course_id=thread.course_id, title=title, body=moving[0].body)
     return new
 
 
