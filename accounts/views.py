@@ -17,7 +17,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user)
         messages.success(request, f"Welcome to Topdown, {user.public_name}!")
         return redirect("home")
     return render(request, "accounts/signup.html", {"form": form})

@@ -3,6 +3,7 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/topdown REDIS_URL=redis://127.0.0.1:6379/15 \
         .venv/bin/python benchmarks/profile_pages.py [--setup] [-n 300] [--only chapter,status]
     ... benchmarks/profile_pages.py --profile chapter          # cProfile of one page
+    PROFILE_DUMP=/tmp/chapter.prof ... --profile chapter       # and its raw stats, for pstats
     ... benchmarks/profile_pages.py --compare /tmp/old-tree    # another checkout, same data
 
 The load benchmarks (``web.py``, ``pages.py``, ``forum.py``) measure throughput under gunicorn and
@@ -317,6 +318,8 @@ def time_suite(suite: str, n: int, only: set[str] | None, profile: str | None) -
             for index in range(n):
                 site.call(requests[index % len(requests)])
             profiler.disable()
+            if dump := os.environ.get("PROFILE_DUMP"):  # for pstats or snakeviz
+                profiler.dump_stats(dump)
             stats = pstats.Stats(profiler).strip_dirs()
             stats.sort_stats("cumulative").print_stats(60)
             stats.sort_stats("tottime").print_stats(40)

@@ -57,6 +57,19 @@ def test_embedded_setup_serves_the_demo_and_runs_tasks_without_servers(embedded_
     assert "Demo users created: student, instructor" in first
     assert "0 created, 0 updated" in second and "Demo users created: none" in second
     assert (tmp_path / "var" / "topdown.sqlite3").exists()
+    # The per-request user lookup (accounts.backends) converts SQLite's values as the ORM does.
+    same = manage(
+        "shell",
+        "-c",
+        "from django.utils import timezone; from accounts.backends import user_by_id; "
+        "from accounts.models import User as U; "
+        "U.objects.filter(username='student').update(last_login=timezone.now()); "
+        "u = U.objects.get(username='student'); f = user_by_id(u.pk); "
+        "print('same' if all(getattr(f, x.attname) == getattr(u, x.attname) "
+        "for x in U._meta.concrete_fields) and f.last_login.tzinfo else 'different')",
+        env=embedded_env,
+    )
+    assert same.strip().splitlines()[-1] == "same"
 
     port = free_port()
     web = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "1", "topdown.wsgi"]
