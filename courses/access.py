@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import Case, F, TextField, Value, When
 from django.http import Http404
 
 from accounts.models import User
@@ -114,14 +115,15 @@ def chapter_get_for_instructor(
 
 
 def question_get_for_instructor(
-    *, user: User, course_slug: str, chapter_slug: str, question_id: int
+    *, user: User, course_slug: str, chapter_slug: str, question_id: int, archived: bool = False
 ) -> tuple[CourseAccess, Question]:
-    """A question to edit; archived questions are gone as far as authoring goes."""
+    """A question to edit, or with ``archived`` one removed earlier, to restore: authoring sees
+    each kind only where it asks for it."""
     access = course_get_for_instructor(user=user, course_slug=course_slug)
     try:
         question = Question.objects.select_related("questionnaire__chapter").get(
             pk=question_id,
-            archived=False,
+            archived=archived,
             questionnaire__chapter__course=access.course,
             questionnaire__chapter__slug=chapter_slug,
         )
@@ -132,15 +134,27 @@ def question_get_for_instructor(
 
 def chapter_get_for_user(
     *, user: User, course_slug: str, chapter_slug: str
-) -> tuple[CourseAccess, Chapter]:
+) -> tuple[CourseAccess, Chapter, list[Chapter]]:
+    """The chapter to read and the course's outline around it: the chapters the user may see,
+    in order, with their questionnaires. One query for both, with only this chapter's body."""
     access = course_get_for_member(user=user, course_slug=course_slug)
-    try:
-        chapter = Chapter.objects.get(course=access.course, slug=chapter_slug)
-    except Chapter.DoesNotExist:
-        raise Http404("No such chapter.") from None
-    if not chapter.published and not access.is_staff:
+    chapters = list(
+        Chapter.objects.filter(course=access.course)
+        .select_related("questionnaire")
+        .defer("body")
+        .annotate(
+            page_body=Case(
+                When(slug=chapter_slug, then=F("body")),
+                default=Value(""),
+                output_field=TextField(),
+            )
+        )
+    )
+    chapter = next((c for c in chapters if c.slug == chapter_slug), None)
+    if chapter is None or (not chapter.published and not access.is_staff):
         raise Http404("No such chapter.")
-    return access, chapter
+    chapter.body = chapter.page_body  # type: ignore[attr-defined]
+    return access, chapter, [c for c in chapters if c.published or access.is_staff]
 
 
 def questionnaire_get_for_user(

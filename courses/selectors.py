@@ -90,17 +90,23 @@ def _submitted_attempt_summaries(**filters: object) -> QuerySet[Attempt, Summary
 
 
 def chapters_with_progress(
-    *, course: Course, user: User | None, include_drafts: bool = False
+    *,
+    course: Course,
+    user: User | None,
+    include_drafts: bool = False,
+    chapters: list[Chapter] | None = None,
 ) -> list[ChapterProgress]:
-    """The course's chapters in order, with ``user``'s progress on each (two queries).
+    """The course's chapters in order, with ``user``'s progress on each (two queries, or one
+    when the caller has the ``chapters`` already, with their questionnaires).
 
     Draft chapters are left out unless ``include_drafts`` (course staff see them).
     """
-    # The outline only: chapter bodies are long and only the chapter page shows one.
-    chapters_qs = Chapter.objects.filter(course=course)
-    if not include_drafts:
-        chapters_qs = chapters_qs.filter(published=True)
-    chapters = list(chapters_qs.select_related("questionnaire").defer("body"))
+    if chapters is None:
+        # The outline only: chapter bodies are long and only the chapter page shows one.
+        chapters_qs = Chapter.objects.filter(course=course)
+        if not include_drafts:
+            chapters_qs = chapters_qs.filter(published=True)
+        chapters = list(chapters_qs.select_related("questionnaire").defer("body"))
     rows = []
     by_questionnaire: dict[int, ChapterProgress] = {}
     for chapter in chapters:

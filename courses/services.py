@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -111,28 +110,28 @@ def attempt_save(
     if enrolment is None:
         raise CourseError("Enrol in this course to answer its questionnaires.")
 
-    attempts = Attempt.objects.filter(questionnaire=questionnaire, user=user)
+    # The student's attempts at this questionnaire, in one query: the token's, the draft, and
+    # the counts come from the same rows.
+    attempts = list(Attempt.objects.filter(questionnaire=questionnaire, user=user))
     if token is not None:
-        existing = attempts.filter(token=token).first()
+        existing = next((a for a in attempts if a.token == token), None)
         if existing is not None and existing.status == Attempt.Status.SUBMITTED:
             raise AttemptAlreadySubmitted(existing)
     is_staff = enrolment.is_staff_role
     is_late = False if is_staff else _check_deadline(questionnaire, now)
-    counts = attempts.aggregate(
-        submitted=Count("id", filter=Q(status=Attempt.Status.SUBMITTED)), last=Max("number")
-    )
-    submitted = counts["submitted"]
+    submitted = sum(1 for a in attempts if a.status == Attempt.Status.SUBMITTED)
     remaining = attempts_remaining(questionnaire=questionnaire, submitted_count=submitted)
     if remaining == 0 and not is_staff:
         raise CourseError("You have used all your attempts at this questionnaire.")
 
-    attempt = attempts.filter(status=Attempt.Status.DRAFT).first()
+    attempt = next((a for a in attempts if a.status == Attempt.Status.DRAFT), None)
     existing_answers: dict[int, Answer] = {}
     if attempt is None:
-        attempt = Attempt.objects.create(
+        # Not saved yet: a new attempt that is submitted at once is inserted graded, below.
+        attempt = Attempt(
             questionnaire=questionnaire,
             user=user,
-            number=(counts["last"] or 0) + 1,
+            number=max((a.number for a in attempts), default=0) + 1,
             token=token or uuid.uuid4(),
         )
     else:
@@ -159,25 +158,29 @@ def attempt_save(
             answer.details = {}
             code_pending |= question.kind == Question.Kind.CODE and answer.score is None
 
-    Answer.objects.bulk_create(to_create)
-    Answer.objects.bulk_update(
-        to_update, ["response", "score", "is_correct", "feedback", "details", "updated_at"]
-    )
-
     if submit:
         attempt.status = Attempt.Status.SUBMITTED
         attempt.submitted_at = now
         attempt.is_late = is_late
         attempt.max_score = sum((q.points for q in questions), Decimal("0"))
         attempt.score = sum(((a.score or Decimal("0")) for a in to_create + to_update), Decimal(0))
+    if attempt._state.adding:
+        attempt.save()
+        for answer in to_create:
+            answer.attempt = attempt  # set again: the attempt has its id now
+    elif submit:
         attempt.save(
             update_fields=["status", "submitted_at", "is_late", "max_score", "score", "updated_at"]
         )
-        if code_pending:
-            attempt_id = attempt.id
-            transaction.on_commit(lambda: _enqueue_code_grading(attempt_id))
     else:
         attempt.save(update_fields=["updated_at"])
+    Answer.objects.bulk_create(to_create)
+    Answer.objects.bulk_update(
+        to_update, ["response", "score", "is_correct", "feedback", "details", "updated_at"]
+    )
+    if submit and code_pending:
+        attempt_id = attempt.id
+        transaction.on_commit(lambda: _enqueue_code_grading(attempt_id))
     return attempt
 
 

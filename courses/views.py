@@ -68,12 +68,12 @@ def course_enrol(request: HttpRequest, course_slug: str) -> HttpResponse:
 
 @login_required
 def chapter_detail(request: HttpRequest, course_slug: str, chapter_slug: str) -> HttpResponse:
-    course_access, chapter = access.chapter_get_for_user(
+    course_access, chapter, outline = access.chapter_get_for_user(
         user=request.user, course_slug=course_slug, chapter_slug=chapter_slug
     )
     course_access = preview.viewer_access(request, course_access)
     rows = selectors.chapters_with_progress(
-        course=course_access.course, user=request.user, include_drafts=course_access.sees_drafts
+        course=course_access.course, user=request.user, chapters=outline
     )
     index = next(i for i, row in enumerate(rows) if row.chapter.id == chapter.id)
     assignments = chapter.assignments.only("slug", "title", "published", "chapter_id")

@@ -419,9 +419,9 @@ def test_course_page_query_count_does_not_grow_with_chapters(
 
 def test_chapter_page_query_count(client_for, big_course, django_assert_num_queries):
     client = client_for(big_course.student)
-    # user, enrolment+course, chapter, chapters+questionnaires, attempts, assignments, and the
-    # forum's thread count for "Discuss this"
-    with django_assert_num_queries(7):
+    # user, enrolment+course, chapters+questionnaires (with this chapter's body), attempts,
+    # assignments, and the forum's thread count for "Discuss this"
+    with django_assert_num_queries(6):
         assert client.get(urls(big_course)["chapter"]).status_code == 200
 
 
@@ -437,6 +437,30 @@ def test_questionnaire_page_query_count_does_not_grow_with_questions(
     # the forum's thread counts per question for "Discuss these questions"
     with django_assert_num_queries(8):
         assert client.get(urls(big_course)["questionnaire"]).status_code == 200
+
+
+def test_submit_query_count_does_not_grow_with_questions_or_attempts(
+    client_for, big_course, django_assert_num_queries
+):
+    questionnaire = big_course.questionnaire
+    questionnaire.max_attempts = 0  # unlimited
+    questionnaire.save()
+    for _ in range(12):
+        choice_question(questionnaire, kind="single", correct=[True, False, False])
+    client = client_for(big_course.student)
+    for _ in range(3):
+        assert submit(client, urls(big_course)["questionnaire"], {}).status_code == 302
+    # user, enrolment+course, questionnaire, questions, choices, the enrolment's row lock, the
+    # student's attempts, the graded attempt's INSERT, the answers' INSERT, and the savepoint
+    # around the save with its release.
+    with django_assert_num_queries(11):
+        response = submit(client, urls(big_course)["questionnaire"], {})
+    assert response.status_code == 302
+    attempts = Attempt.objects.filter(questionnaire=questionnaire, user=big_course.student)
+    assert sorted(attempts.values_list("number", flat=True)) == [1, 2, 3, 4]
+    newest = attempts.get(number=4)
+    assert newest.status == Attempt.Status.SUBMITTED and newest.score is not None
+    assert newest.answers.count() == questionnaire.questions.count()
 
 
 def test_a_closed_questionnaire_says_so_before_anyone_types(client_for, cast, quiz):
