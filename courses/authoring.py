@@ -563,3 +563,14 @@ def question_remove(*, question: Question) -> bool:
         return True
     question.delete()
     return False
+
+
+@transaction.atomic
+def question_restore(*, question: Question) -> Question:
+    """Bring an archived question back, as the questionnaire's last question. Its past answers
+    kept their scores all along; new attempts ask it again."""
+    last = _live_questions(question.questionnaire_id).aggregate(last=Max("position"))["last"]
+    question.archived = False
+    question.position = (last or 0) + 1
+    question.save(update_fields=["archived", "position", "updated_at"])
+    return question

@@ -33,4 +33,5 @@ urlpatterns = [
     path(f"{QUESTION}move/", views.question_move, name="question_move"),
     path(f"{QUESTION}duplicate/", views.question_duplicate, name="question_duplicate"),
     path(f"{QUESTION}remove/", views.question_remove, name="question_remove"),
+    path(f"{QUESTION}restore/", views.question_restore, name="question_restore"),
 ]

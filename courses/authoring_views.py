@@ -272,18 +272,18 @@ def questionnaire_edit(
                 "questionnaire_edit", course_slug=course_slug, chapter_slug=chapter_slug
             )
     questions: list[Question] = []
-    archived = 0
+    archived: list[Question] = []
     if questionnaire is not None and questionnaire.pk:
         all_questions = list(questionnaire.questions.all())
         questions = [q for q in all_questions if not q.archived]
-        archived = len(all_questions) - len(questions)
+        archived = [q for q in all_questions if q.archived]
     context = {
         "course": course_access.course,
         "chapter": chapter,
         "questionnaire": questionnaire,
         "form": form,
         "questions": questions,
-        "archived_count": archived,
+        "archived": archived,
         "previewing": preview.preview_enabled(request, course_access.course),
         "kinds": [(value, label, KIND_HELP[value]) for value, label in Question.Kind.choices],
     }
@@ -523,3 +523,22 @@ def question_remove(
     else:
         messages.success(request, f"Question “{key}” deleted.")
     return _back_to_builder(course_slug, chapter_slug)
+
+
+@login_required
+@require_POST
+def question_restore(
+    request: AuthenticatedRequest, course_slug: str, chapter_slug: str, question_id: int
+) -> HttpResponse:
+    _, question = access.question_get_for_instructor(
+        user=request.user,
+        course_slug=course_slug,
+        chapter_slug=chapter_slug,
+        question_id=question_id,
+        archived=True,
+    )
+    authoring.question_restore(question=question)
+    messages.success(
+        request, f"Question “{question.key}” is back, as the last question; new attempts ask it."
+    )
+    return _back_to_builder(course_slug, chapter_slug, question.pk)

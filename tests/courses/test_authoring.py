@@ -701,7 +701,47 @@ def test_removing_an_answered_question_from_the_builder_says_it_is_archived(cast
     assert "archived" in response.content.decode()
     assert Question.objects.get(pk=question.pk).archived
     assert response.context["questions"] == []
-    assert response.context["archived_count"] == 1
+    assert response.context["archived"] == [question]
+    restore = reverse("question_restore", args=[cast.course.slug, "first-model", question.pk])
+    assert f'action="{restore}"' in response.content.decode()
+
+
+def test_an_archived_question_can_be_restored_at_the_end(cast, client_for):
+    kept = QuestionFactory(questionnaire=cast.questionnaire, key="kept", accepted_answers=["1"])
+    gone = QuestionFactory(questionnaire=cast.questionnaire, key="gone", accepted_answers=["42"])
+    submit_answer(cast.student, gone, "42")
+    args = [cast.course.slug, "first-model", gone.pk]
+    client = client_for(cast.instructor)
+    client.post(reverse("question_remove", args=args))
+    later = QuestionFactory(questionnaire=cast.questionnaire, key="later", accepted_answers=["2"])
+
+    response = client.post(reverse("question_restore", args=args), follow=True)
+
+    assert response.status_code == 200 and "is back" in response.content.decode()
+    gone.refresh_from_db()
+    assert not gone.archived
+    assert response.context["questions"] == [kept, later, gone]
+    assert response.context["archived"] == []
+    # The student's answer to it kept its score throughout.
+    assert Answer.objects.get(question=gone, attempt__user=cast.student).score == gone.points
+    # Restoring twice finds nothing to restore.
+    assert client.post(reverse("question_restore", args=args)).status_code == 404
+
+
+@pytest.mark.parametrize("role", ["outsider", "student", "ta"])
+def test_only_instructors_restore_questions(cast, client_for, role):
+    question = QuestionFactory(questionnaire=cast.questionnaire, accepted_answers=["42"])
+    submit_answer(cast.student, question, "42")
+    client_for(cast.instructor).post(
+        reverse("question_remove", args=[cast.course.slug, "first-model", question.pk])
+    )
+    url = reverse("question_restore", args=[cast.course.slug, "first-model", question.pk])
+
+    response = client_for(getattr(cast, role)).post(url)
+
+    assert response.status_code in (403, 404)
+    assert Question.objects.get(pk=question.pk).archived
+    assert client_for(cast.instructor).get(url).status_code == 405
 
 
 def test_duplicate_and_move_buttons_work(cast, client_for):
