@@ -256,6 +256,23 @@ def questionnaire_save(
     return questionnaire
 
 
+@transaction.atomic
+def questionnaire_delete(*, questionnaire: Questionnaire) -> None:
+    """Delete a questionnaire nobody depends on, with its questions and staff's trial attempts:
+    refused once students have attempted it (their attempts and scores count towards grades)."""
+    attempted = Attempt.objects.filter(
+        questionnaire=questionnaire,
+        user__in=_students_of(questionnaire.chapter.course_id).values("user_id"),
+    ).exists()
+    if attempted:
+        raise AuthoringError(
+            "Students have attempted this questionnaire, so it cannot be deleted: their attempts "
+            "and scores count towards their grades. Remove single questions instead (answered "
+            "ones are archived), or unpublish the chapter."
+        )
+    questionnaire.delete()
+
+
 # --- Questions ---------------------------------------------------------------------------------
 
 

@@ -28,6 +28,9 @@ urlpatterns = [
     path(f"{CHAPTER}publish/", views.chapter_publish, name="chapter_publish"),
     path(f"{CHAPTER}delete/", views.chapter_delete, name="chapter_delete"),
     path(f"{CHAPTER}questionnaire/edit/", views.questionnaire_edit, name="questionnaire_edit"),
+    path(
+        f"{CHAPTER}questionnaire/delete/", views.questionnaire_delete, name="questionnaire_delete"
+    ),
     path(f"{CHAPTER}questionnaire/questions/new/", views.question_create, name="question_create"),
     path(f"{QUESTION}edit/", views.question_edit, name="question_edit"),
     path(f"{QUESTION}move/", views.question_move, name="question_move"),

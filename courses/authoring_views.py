@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.forms import BaseForm, BaseFormSet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -243,6 +243,34 @@ def chapter_delete(
 
 
 # --- Questionnaires ----------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def questionnaire_delete(
+    request: AuthenticatedRequest, course_slug: str, chapter_slug: str
+) -> HttpResponse:
+    course_access, chapter = access.chapter_get_for_instructor(
+        user=request.user, course_slug=course_slug, chapter_slug=chapter_slug
+    )
+    questionnaire = get_object_or_404(Questionnaire, chapter=chapter)
+    if request.method == "POST":
+        try:
+            authoring.questionnaire_delete(questionnaire=questionnaire)
+        except authoring.AuthoringError as error:
+            messages.error(request, str(error))
+            return redirect(
+                "questionnaire_edit", course_slug=course_slug, chapter_slug=chapter_slug
+            )
+        messages.success(request, f"Questionnaire “{questionnaire.title}” deleted.")
+        return redirect("chapter_edit", course_slug=course_slug, chapter_slug=chapter_slug)
+    context = {
+        "course": course_access.course,
+        "chapter": chapter,
+        "questionnaire": questionnaire,
+        "question_count": questionnaire.questions.filter(archived=False).count(),
+    }
+    return render(request, "courses/authoring/questionnaire_delete.html", context)
 
 
 @login_required

@@ -786,3 +786,31 @@ def test_builder_query_count_does_not_grow_with_questions(
     # user, enrolment+course, chapter, questionnaire, questions
     with django_assert_num_queries(5):
         assert client.get(course_urls(cast)["builder"]).status_code == 200
+
+
+def test_a_questionnaire_nobody_attempted_can_be_deleted_and_the_chapter_stays(cast, client_for):
+    question = QuestionFactory(questionnaire=cast.questionnaire, accepted_answers=["42"])
+    submit_answer(cast.instructor, question, "42")  # staff trying it out do not hold it
+    url = reverse("questionnaire_delete", args=[cast.course.slug, "first-model"])
+    client = client_for(cast.instructor)
+    assert "1 question" in client.get(url).content.decode()
+
+    response = client.post(url, follow=True)
+
+    assert "deleted" in response.content.decode()
+    assert not Questionnaire.objects.filter(pk=cast.questionnaire.pk).exists()
+    assert not Question.objects.filter(pk=question.pk).exists()
+    assert Chapter.objects.filter(pk=cast.questionnaire.chapter_id).exists()
+    assert client.get(url).status_code == 404
+
+
+def test_a_questionnaire_students_attempted_cannot_be_deleted(cast, client_for):
+    question = QuestionFactory(questionnaire=cast.questionnaire, accepted_answers=["42"])
+    submit_answer(cast.student, question, "42")
+    url = reverse("questionnaire_delete", args=[cast.course.slug, "first-model"])
+
+    response = client_for(cast.instructor).post(url, follow=True)
+
+    assert "cannot be deleted" in response.content.decode()
+    assert Questionnaire.objects.filter(pk=cast.questionnaire.pk).exists()
+    assert Attempt.objects.filter(questionnaire=cast.questionnaire).count() == 1

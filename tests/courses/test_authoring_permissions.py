@@ -47,6 +47,7 @@ PAGES = [
     Page("chapter_publish", "chapter", ("post",), {"published": "0"}),
     Page("chapter_delete", "chapter", BOTH, {}),
     Page("questionnaire_edit", "chapter", BOTH, {**SETTINGS, "late": "accept"}),
+    Page("questionnaire_delete", "chapter", BOTH, {}),
     Page(
         "question_create",
         "chapter",
