@@ -563,7 +563,7 @@ def main(argv: list[str]) -> int:
     install_signal_handlers(int(SETUP_BOUND_S + args.duration + args.drain_timeout))
     began = time.monotonic()
     try:
-        report = execute(args, name="burst", lease_s=120, reap_s=30, reconcile_s=60)
+        report = execute(args, name="burst", lease_s=30, reap_s=10, reconcile_s=60)
         report["seconds"] = time.monotonic() - began
         targets = evaluate(report)
         report["targets"] = targets

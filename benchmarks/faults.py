@@ -1,7 +1,7 @@
 """Faults during a deadline burst: workers killed, Redis and PostgreSQL restarted; nothing lost.
 
     .venv/bin/python benchmarks/faults.py [--students 300] [--submissions 1000] [--browsers 200]
-        [--duration 60] [--kill-every 10] [--lease 120] [--reap 30] [--reconcile 60] [--no-write]
+        [--duration 60] [--kill-every 10] [--lease 30] [--reap 10] [--reconcile 60] [--no-write]
 
 The burst of ``burst.py`` (same topology on a PostgreSQL cluster and a Redis server of the
 benchmark's own, same students, same programs), and meanwhile, on the load's clock:
@@ -261,7 +261,7 @@ def recovery_table(faults: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-PRODUCTION = {"lease_s": 120, "reap_s": 30.0, "reconcile_s": 60.0}
+PRODUCTION = {"lease_s": 30, "reap_s": 10.0, "reconcile_s": 60.0}
 
 
 def grader_settings_note(report: dict[str, Any]) -> list[str]:
@@ -270,7 +270,7 @@ def grader_settings_note(report: dict[str, Any]) -> list[str]:
         return []
     return [
         f"**Shortened grader periods** (`--lease {g['lease_s']} --reap {g['reap_s']:.0f} "
-        f"--reconcile {g['reconcile_s']:.0f}`; production: lease 120 s, reaper every 30 s, "
+        f"--reconcile {g['reconcile_s']:.0f}`; production: lease 30 s, reaper every 10 s, "
         "reconciler every 60 s): the recovery of a killed worker's submissions is faster here "
         "than it would be in production.",
         "",
@@ -332,8 +332,8 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_arguments(parser)
     parser.add_argument("--kill-every", type=float, default=10.0, help="seconds between kills")
-    parser.add_argument("--lease", type=int, default=120, help="GRADER_LEASE_SECONDS")
-    parser.add_argument("--reap", type=float, default=30.0, help="GRADER_REAP_SECONDS")
+    parser.add_argument("--lease", type=int, default=30, help="GRADER_LEASE_SECONDS")
+    parser.add_argument("--reap", type=float, default=10.0, help="GRADER_REAP_SECONDS")
     parser.add_argument("--reconcile", type=float, default=60.0, help="GRADER_RECONCILE_SECONDS")
     args = parser.parse_args(argv)
     install_signal_handlers(int(SETUP_BOUND_S + args.duration + args.drain_timeout))

@@ -27,10 +27,10 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
     beat_schedule={
-        # Periods from the settings (GRADER_REAP_SECONDS, GRADER_RECONCILE_SECONDS): 30 s and 60 s.
+        # Periods from the settings (GRADER_REAP_SECONDS, GRADER_RECONCILE_SECONDS): 10 s and 60 s.
         "reap-graded-runs": {
             "task": "grader.tasks.graded_runs_reap_task",
-            "schedule": float(getattr(settings, "GRADER_REAP_SECONDS", 30.0)),
+            "schedule": float(getattr(settings, "GRADER_REAP_SECONDS", 10.0)),
         },
         "reconcile-graded-runs": {
             "task": "grader.tasks.graded_runs_reconcile_task",

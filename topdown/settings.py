@@ -275,11 +275,13 @@ GRADER_SANDBOX = os.environ.get("GRADER_SANDBOX", "auto")
 GRADER_ALLOW_DEGRADED = env_bool("GRADER_ALLOW_DEGRADED", default=DEBUG)
 GRADER_JOBS_DIR = os.environ.get("GRADER_JOBS_DIR", "")
 GRADER_CACHE_DIR = os.environ.get("GRADER_CACHE_DIR", str(VAR_DIR / "grader-cache"))
-GRADER_LEASE_SECONDS = int(os.environ.get("GRADER_LEASE_SECONDS", "120"))
+# A run's lease: the worker renews it about every second, so 30 s rides out a database restart
+# while a killed worker's run is queued again within a lease and a reaper period (docs/decisions.md).
+GRADER_LEASE_SECONDS = int(os.environ.get("GRADER_LEASE_SECONDS", "30"))
 GRADER_MAX_INFRASTRUCTURE_RETRIES = int(os.environ.get("GRADER_MAX_INFRASTRUCTURE_RETRIES", "3"))
 # How often beat runs the reaper (re-queues runs whose lease expired) and the reconciler
 # (re-enqueues queued runs the broker may have lost), in seconds; faults.py may shorten them.
-GRADER_REAP_SECONDS = float(os.environ.get("GRADER_REAP_SECONDS", "30"))
+GRADER_REAP_SECONDS = float(os.environ.get("GRADER_REAP_SECONDS", "10"))
 GRADER_RECONCILE_SECONDS = float(os.environ.get("GRADER_RECONCILE_SECONDS", "60"))
 
 # Caps on what students can post.
