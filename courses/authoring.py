@@ -17,11 +17,11 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, Max, Model, OuterRef, QuerySet
+from django.db.models import Max, Model, QuerySet
 
 from accounts.models import User
 from courses.models import (
-    Answer,
+    STAFF_ROLES,
     Attempt,
     Chapter,
     Choice,
@@ -58,8 +58,11 @@ def _raise_if(errors: dict[str, list[str]]) -> None:
         raise ValidationError(errors)
 
 
-def _students_of(course_id: int) -> QuerySet[Enrolment]:
-    return Enrolment.objects.filter(course_id=course_id, role=Role.STUDENT)
+def _not_by_staff(attempts: QuerySet[Attempt], course_id: int) -> QuerySet[Attempt]:
+    """The attempts that are not the course staff's own trials: students', and also those of
+    people no longer enrolled, whose work is history that deleting must not lose."""
+    staff = Enrolment.objects.filter(course_id=course_id, role__in=STAFF_ROLES)
+    return attempts.exclude(user__in=staff.values("user_id"))
 
 
 # --- Courses -----------------------------------------------------------------------------------
@@ -211,9 +214,8 @@ def chapter_delete(*, chapter: Chapter) -> None:
     """Delete a chapter nobody depends on: refused once students answered its questionnaire
     (unpublish it instead) or while it has further-research assignments (they hold submissions).
     """
-    answered = Attempt.objects.filter(
-        questionnaire__chapter=chapter,
-        user__in=_students_of(chapter.course_id).values("user_id"),
+    answered = _not_by_staff(
+        Attempt.objects.filter(questionnaire__chapter=chapter), chapter.course_id
     ).exists()
     if answered:
         raise AuthoringError(
@@ -260,9 +262,8 @@ def questionnaire_save(
 def questionnaire_delete(*, questionnaire: Questionnaire) -> None:
     """Delete a questionnaire nobody depends on, with its questions and staff's trial attempts:
     refused once students have attempted it (their attempts and scores count towards grades)."""
-    attempted = Attempt.objects.filter(
-        questionnaire=questionnaire,
-        user__in=_students_of(questionnaire.chapter.course_id).values("user_id"),
+    attempted = _not_by_staff(
+        Attempt.objects.filter(questionnaire=questionnaire), questionnaire.chapter.course_id
     ).exists()
     if attempted:
         raise AuthoringError(
@@ -566,15 +567,13 @@ def question_duplicate(*, question: Question) -> Question:
 def question_remove(*, question: Question) -> bool:
     """Take a question out of its questionnaire. Returns whether it was archived.
 
-    A question students answered is archived: it leaves the questionnaire (new attempts do not
-    ask it) but stays with their answers and scores. Otherwise it is deleted, with any answers
-    staff gave while previewing.
+    A question students answered (or people since unenrolled) is archived: it leaves the
+    questionnaire (new attempts do not ask it) but stays with their answers and scores.
+    Otherwise it is deleted, with any answers staff gave while previewing.
     """
     course_id = question.questionnaire.chapter.course_id
-    student_answers = Answer.objects.filter(question=question).filter(
-        Exists(_students_of(course_id).filter(user_id=OuterRef("attempt__user_id")))
-    )
-    if student_answers.exists():
+    attempts = _not_by_staff(Attempt.objects.filter(answers__question=question), course_id)
+    if attempts.exists():
         question.archived = True
         question.save(update_fields=["archived", "updated_at"])
         return True

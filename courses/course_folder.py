@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import F, Model, Q, QuerySet
 
 from accounts.models import User
+from courses.authoring import question_remove
 from courses.course_format import (
     COURSE_FILE,
     AssignmentSpec,
@@ -226,13 +227,11 @@ def _import_questions(
 ) -> None:
     keys = [q.key for q in specs]
     for gone in questionnaire.questions.exclude(key__in=keys).filter(archived=False):
-        if gone.answers.exists():
-            gone.archived = True
-            gone.save(update_fields=["archived", "updated_at"])
+        # The builder's rule: archived if students answered it, deleted otherwise.
+        if question_remove(question=gone):
             report.archived += 1
             report.note("archived", f"question {where}/{gone.key}")
         else:
-            gone.delete()
             report.deleted += 1
             report.note("deleted", f"question {where}/{gone.key}")
     for position, spec in enumerate(specs):

@@ -814,3 +814,15 @@ def test_a_questionnaire_students_attempted_cannot_be_deleted(cast, client_for):
     assert "cannot be deleted" in response.content.decode()
     assert Questionnaire.objects.filter(pk=cast.questionnaire.pk).exists()
     assert Attempt.objects.filter(questionnaire=cast.questionnaire).count() == 1
+
+
+def test_a_former_students_answers_keep_a_removed_question_archived(cast, client_for):
+    question = QuestionFactory(questionnaire=cast.questionnaire, accepted_answers=["42"])
+    submit_answer(cast.student, question, "42")
+    Enrolment.objects.filter(user=cast.student, course=cast.course).delete()  # they left
+    url = reverse("question_remove", args=[cast.course.slug, "first-model", question.pk])
+
+    client_for(cast.instructor).post(url)
+
+    assert Question.objects.get(pk=question.pk).archived
+    assert Answer.objects.filter(question=question).count() == 1
