@@ -153,7 +153,7 @@ def chapter_get_for_user(
     chapter = next((c for c in chapters if c.slug == chapter_slug), None)
     if chapter is None or (not chapter.published and not access.is_staff):
         raise Http404("No such chapter.")
-    chapter.body = chapter.page_body  # type: ignore[attr-defined]
+    chapter.body = chapter.page_body
     return access, chapter, [c for c in chapters if c.published or access.is_staff]
 
 

@@ -14,8 +14,11 @@ from typing import Any
 
 from django.core.cache.backends import redis as django_redis
 
+# Typed as Any: the stubs do not declare the private pool helpers used below.
+_DjangoClient: Any = django_redis.RedisCacheClient
 
-class RedisCacheClient(django_redis.RedisCacheClient):
+
+class RedisCacheClient(_DjangoClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._clients: dict[int, Any] = {}

@@ -98,6 +98,8 @@ TEMPLATES: list[dict[str, Any]] = [
                 "django.contrib.messages.context_processors.messages",
                 "courses.preview.context",
             ],
+            # {% url %} reversing each distinct URL once per process (topdown/templatetags).
+            "builtins": ["topdown.templatetags.cached_url"],
         },
     },
 ]
@@ -276,7 +278,7 @@ GRADER_ALLOW_DEGRADED = env_bool("GRADER_ALLOW_DEGRADED", default=DEBUG)
 GRADER_JOBS_DIR = os.environ.get("GRADER_JOBS_DIR", "")
 GRADER_CACHE_DIR = os.environ.get("GRADER_CACHE_DIR", str(VAR_DIR / "grader-cache"))
 # A run's lease: the worker renews it about every second, so 30 s rides out a database restart
-# while a killed worker's run is queued again within a lease and a reaper period (docs/decisions.md).
+# while a killed worker's run is queued again within a lease and a reaper period (decisions.md).
 GRADER_LEASE_SECONDS = int(os.environ.get("GRADER_LEASE_SECONDS", "30"))
 GRADER_MAX_INFRASTRUCTURE_RETRIES = int(os.environ.get("GRADER_MAX_INFRASTRUCTURE_RETRIES", "3"))
 # How often beat runs the reaper (re-queues runs whose lease expired) and the reconciler
