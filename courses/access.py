@@ -24,6 +24,8 @@ from courses.models import (
     Questionnaire,
 )
 
+NOT_A_MEMBER = "Enrol in this course to see its chapters and questionnaires."
+
 
 @dataclass(frozen=True)
 class CourseAccess:
@@ -73,6 +75,12 @@ def course_access_for_user(*, user: User, course_slug: str) -> CourseAccess:
             course = Course.objects.get(slug=course_slug)
         except Course.DoesNotExist:
             raise Http404("No such course.") from None
+    return course_access_from(user=user, course=course, enrolment=enrolment)
+
+
+def course_access_from(*, user: User, course: Course, enrolment: Enrolment | None) -> CourseAccess:
+    """The access that ``user``'s ``enrolment`` in ``course`` (read already, or None) gives:
+    the role enrolled as, and an instructor's for superusers."""
     role = enrolment.role if enrolment else None
     if user.is_authenticated and user.is_superuser:
         role = "instructor"
@@ -82,7 +90,7 @@ def course_access_for_user(*, user: User, course_slug: str) -> CourseAccess:
 def course_get_for_member(*, user: User, course_slug: str, staff: bool = False) -> CourseAccess:
     access = course_access_for_user(user=user, course_slug=course_slug)
     if not access.is_member:
-        raise PermissionDenied("Enrol in this course to see its chapters and questionnaires.")
+        raise PermissionDenied(NOT_A_MEMBER)
     if staff and not access.is_staff:
         raise PermissionDenied("Only the course's instructors and teaching assistants may do this.")
     return access

@@ -11,15 +11,18 @@ from django.http import Http404
 
 from accounts.models import User
 from courses.access import (
+    NOT_A_MEMBER,
     CourseAccess,
     course_access_for_user,
+    course_access_from,
     course_get_for_instructor,
     course_get_for_member,
 )
 from courses.models import STAFF_ROLES, Chapter, Course, Enrolment
-from grader import live, sql
+from grader import live
 from grader.authoring import datasets_for_course
 from grader.models import Assignment, Baseline, BaselineRun, Dataset, Submission
+from topdown import sql
 
 
 def assignment_get_for_user(
@@ -202,22 +205,17 @@ def submission_live_row_for_user(
     return row
 
 
-# --- The reads behind the functions above, in plain SQL (see grader.sql) -----------------------
+# --- The reads behind the functions above, in plain SQL (see topdown.sql) -----------------------
 #
 # The pages call these on every view: one statement finds the assignment (or the submission and
 # its assignment) with its chapter, course and dataset, and the user's enrolment in the course.
-
-NOT_A_MEMBER = "Enrol in this course to see its chapters and questionnaires."
 
 
 def _course_access(user: User, course: Course, enrolment: Enrolment | None) -> CourseAccess:
     """What ``courses.access.course_access_for_user`` says, from an enrolment already read."""
     if enrolment is not None:
         sql.attach(enrolment, "course", course)
-    role = enrolment.role if enrolment is not None else None
-    if user.is_superuser:
-        role = "instructor"
-    return CourseAccess(course=course, enrolment=enrolment, role=role)
+    return course_access_from(user=user, course=course, enrolment=enrolment)
 
 
 def _assignment_joins() -> str:

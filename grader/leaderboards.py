@@ -35,9 +35,9 @@ from django.utils.crypto import salted_hmac
 
 from accounts.models import User
 from courses.models import STAFF_ROLES, Enrolment, Role
-from grader import sql
 from grader.metrics import Direction, Metric
 from grader.models import Assignment, BaselineRun, RunStatus, Submission
+from topdown import sql
 
 PER_PAGE = 50
 # A backstop only: scoring changes the version at once; this bounds how long changes that do

@@ -36,7 +36,6 @@ from django.utils import timezone
 
 from accounts.models import User
 from courses.models import Enrolment, Role
-from grader import sql
 from grader.live import WORKER_FRESH
 from grader.metrics import Direction
 from grader.models import (
@@ -49,6 +48,7 @@ from grader.models import (
     Submission,
     WorkerHeartbeat,
 )
+from topdown import sql
 
 # Columns no list needs: they can be large (a log is up to 256 KB).
 HEAVY_FIELDS = ("code", "log", "metrics", "per_class", "confusion_matrix")
@@ -168,7 +168,7 @@ _FAILURE_LABELS: dict[str, str] = dict(FailureReason.choices)
 
 COUNT_CACHE_SECONDS = 30
 
-# The list page in plain SQL (grader.sql): the ORM took longer to compile its three subqueries
+# The list page in plain SQL (topdown.sql): the ORM took longer to compile its three subqueries
 # than PostgreSQL took to run them. The same filters and sorts as ``submissions_for_staff``,
 # which the CSV export reads (the tests hold the two to the same rows).
 _LIST_SORTS = {

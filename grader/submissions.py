@@ -27,7 +27,7 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from accounts.models import User
-from grader import fairness, sql
+from grader import fairness
 from grader.leaderboards import leaderboard_invalidate
 from grader.live import RunKeeper, queue_for
 from grader.models import (
@@ -43,6 +43,7 @@ from grader.models import (
     log_cap,
 )
 from grader.pipeline import MAX_CODE_BYTES, CodeInvalid, Evaluation, evaluate, script_for
+from topdown import sql
 from topdown.logs import grading_log_context
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ Run = TypeVar("Run", bound=GradedRun)
 
 
 def lease_duration() -> timedelta:
-    return timedelta(seconds=getattr(settings, "GRADER_LEASE_SECONDS", 120))
+    return timedelta(seconds=getattr(settings, "GRADER_LEASE_SECONDS", 30))
 
 
 def max_infrastructure_retries() -> int:

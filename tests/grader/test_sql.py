@@ -1,4 +1,4 @@
-"""grader.sql: the plain-SQL reads make the instances the ORM would have made."""
+"""topdown.sql: the plain-SQL reads make the instances the ORM would have made."""
 
 from __future__ import annotations
 
