@@ -358,7 +358,9 @@ def post_with_history(*, post: Post) -> list[PostRevision]:
 
 
 def thread_count_for_chapter(*, chapter: Chapter) -> int:
-    return Thread.objects.filter(category__chapter=chapter, is_hidden=False).count()
+    """The chapter category's visible threads: the count stored on it, not a count of rows."""
+    counts = Category.objects.filter(chapter=chapter).values_list("thread_count", flat=True)
+    return sum(counts)
 
 
 def thread_count_for_assignment(*, assignment: Assignment) -> int:
