@@ -499,17 +499,30 @@ def _back_to_builder(
     return redirect(f"{url}#question-{question_id}" if question_id else url)
 
 
+def _question(
+    request: AuthenticatedRequest,
+    course_slug: str,
+    chapter_slug: str,
+    question_id: int,
+    *,
+    archived: bool = False,
+) -> Question:
+    """The question a builder button acts on; the course's instructors only."""
+    return access.question_get_for_instructor(
+        user=request.user,
+        course_slug=course_slug,
+        chapter_slug=chapter_slug,
+        question_id=question_id,
+        archived=archived,
+    )[1]
+
+
 @login_required
 @require_POST
 def question_move(
     request: AuthenticatedRequest, course_slug: str, chapter_slug: str, question_id: int
 ) -> HttpResponse:
-    _, question = access.question_get_for_instructor(
-        user=request.user,
-        course_slug=course_slug,
-        chapter_slug=chapter_slug,
-        question_id=question_id,
-    )
+    question = _question(request, course_slug, chapter_slug, question_id)
     authoring.question_move(question=question, offset=_direction(request))
     return _back_to_builder(course_slug, chapter_slug, question.pk)
 
@@ -519,12 +532,7 @@ def question_move(
 def question_duplicate(
     request: AuthenticatedRequest, course_slug: str, chapter_slug: str, question_id: int
 ) -> HttpResponse:
-    _, question = access.question_get_for_instructor(
-        user=request.user,
-        course_slug=course_slug,
-        chapter_slug=chapter_slug,
-        question_id=question_id,
-    )
+    question = _question(request, course_slug, chapter_slug, question_id)
     copy = authoring.question_duplicate(question=question)
     messages.success(request, f"Question duplicated as “{copy.key}”.")
     return _back_to_builder(course_slug, chapter_slug, copy.pk)
@@ -535,12 +543,7 @@ def question_duplicate(
 def question_remove(
     request: AuthenticatedRequest, course_slug: str, chapter_slug: str, question_id: int
 ) -> HttpResponse:
-    _, question = access.question_get_for_instructor(
-        user=request.user,
-        course_slug=course_slug,
-        chapter_slug=chapter_slug,
-        question_id=question_id,
-    )
+    question = _question(request, course_slug, chapter_slug, question_id)
     key = question.key
     if authoring.question_remove(question=question):
         messages.success(
@@ -558,13 +561,7 @@ def question_remove(
 def question_restore(
     request: AuthenticatedRequest, course_slug: str, chapter_slug: str, question_id: int
 ) -> HttpResponse:
-    _, question = access.question_get_for_instructor(
-        user=request.user,
-        course_slug=course_slug,
-        chapter_slug=chapter_slug,
-        question_id=question_id,
-        archived=True,
-    )
+    question = _question(request, course_slug, chapter_slug, question_id, archived=True)
     authoring.question_restore(question=question)
     messages.success(
         request, f"Question “{question.key}” is back, as the last question; new attempts ask it."
