@@ -58,47 +58,26 @@ def log(message: str) -> None:
     print(f"[profile] {message}", file=sys.stderr, flush=True)
 
 
-def database_url(server_url: str, suite: str) -> str:
-    parts = urllib.parse.urlsplit(server_url)
-    name = DATABASE if suite == "web" else f"{DATABASE}_{suite}"
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+def database_name(suite: str) -> str:
+    return DATABASE if suite == "web" else f"{DATABASE}_{suite}"
 
 
 def environment(suite: str) -> dict[str, str]:
+    """``web.py``'s production-on-loopback environment, on this suite's own stores."""
+    from benchmarks import web  # here, not at the top: the timing processes never need it
+
     server_url, redis_url = os.environ.get("DATABASE_URL", ""), os.environ.get("REDIS_URL", "")
     if not server_url.startswith(("postgres://", "postgresql://")) or not redis_url:
         raise SystemExit("set DATABASE_URL (a PostgreSQL server) and REDIS_URL")
-    redis_parts = urllib.parse.urlsplit(redis_url)
-    alphabet = string.ascii_letters + string.digits
+    server, redis = urllib.parse.urlsplit(server_url), urllib.parse.urlsplit(redis_url)
     return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
-        "DEBUG": "0",
-        "SECRET_KEY": "".join(secrets.choice(alphabet) for _ in range(50)),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_COOKIES": "0",
-        "SECURE_SSL_REDIRECT": "0",
-        "SECURE_HSTS_SECONDS": "0",
-        "DATABASE_URL": database_url(server_url, suite),
-        "REDIS_URL": urllib.parse.urlunsplit(redis_parts._replace(path=f"/{REDIS_DB}")),
+        **web.bench_environment(
+            urllib.parse.urlunsplit(server._replace(path=f"/{database_name(suite)}")),
+            urllib.parse.urlunsplit(redis._replace(path=f"/{REDIS_DB}")),
+        ),
         "CACHE_KEY_PREFIX": CACHE_PREFIX,
         "TOPDOWN_VAR_DIR": str(WORK_DIR / "var"),
-        "LOG_LEVEL": "WARNING",
     }
-
-
-# --- setup: databases and seeds (in this checkout's code) ----------------------------------------
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-
-    parts = urllib.parse.urlsplit(url)
-    admin = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
-    name = parts.path.lstrip("/")
-    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
 
 
 def seed_file(suite: str) -> Path:
@@ -106,9 +85,11 @@ def seed_file(suite: str) -> Path:
 
 
 def setup(suite: str) -> None:
+    from benchmarks import web
+
     env = environment(suite)
-    log(f"{suite}: recreating {env['DATABASE_URL'].rsplit('/', 1)[1]}, migrating, seeding")
-    recreate_database(env["DATABASE_URL"])
+    log(f"{suite}: recreating {database_name(suite)}, migrating, seeding")
+    web.recreate_database(os.environ["DATABASE_URL"], database_name(suite))
     python = sys.executable
     subprocess.run(
         [python, "manage.py", "migrate", "--noinput", "-v0"], env=env, cwd=REPO, check=True
