@@ -229,15 +229,29 @@ def _assignment_joins() -> str:
     )
 
 
-@lru_cache(maxsize=1)
-def _assignment_read() -> sql.Read:
-    columns = (
+def _assignment_columns() -> tuple[sql.Columns[Any], ...]:
+    """What ``_assignment_joins`` reads: the assignment, chapter, course, dataset, enrolment."""
+    return (
         sql.Columns(Assignment, "a"),
         sql.Columns(Chapter, "ch"),
         sql.Columns(Course, "co"),
         sql.Columns(Dataset, "d"),
         sql.Columns(Enrolment, "e"),
     )
+
+
+def _assignment_attach(
+    assignment: Assignment, chapter: Chapter, course: Course, dataset: Dataset | None
+) -> None:
+    """Link the instances one read made, as ``select_related`` would have."""
+    sql.attach(chapter, "course", course)
+    sql.attach(assignment, "chapter", chapter)
+    sql.attach(assignment, "dataset", dataset)
+
+
+@lru_cache(maxsize=1)
+def _assignment_read() -> sql.Read:
+    columns = _assignment_columns()
     statement = (
         f"SELECT {', '.join(c.sql for c in columns)}"  # noqa: S608 - names from the models
         f" FROM {sql.table(Assignment)} a{_assignment_joins()}"
@@ -253,22 +267,16 @@ def _assignment_with_access(*, user: User, assignment_slug: str) -> tuple[Course
     if found is None:
         raise Http404("No such assignment.")
     assignment, chapter, course, dataset, enrolment = found
-    sql.attach(chapter, "course", course)
-    sql.attach(assignment, "chapter", chapter)
-    sql.attach(assignment, "dataset", dataset)
+    _assignment_attach(assignment, chapter, course, dataset)
     return _course_access(user, course, enrolment), assignment
 
 
 @lru_cache(maxsize=1)
 def _submission_read() -> sql.Read:
-    columns = (
+    columns: tuple[sql.Columns[Any], ...] = (
         sql.Columns(Submission, "s"),
         sql.Columns(User, "u"),
-        sql.Columns(Assignment, "a"),
-        sql.Columns(Chapter, "ch"),
-        sql.Columns(Course, "co"),
-        sql.Columns(Dataset, "d"),
-        sql.Columns(Enrolment, "e"),
+        *_assignment_columns(),
         # The pass rule's baseline, by name (the result page's verdict): not its code.
         sql.Columns(Baseline, "pb", only=("id", "assignment", "name")),
     )
@@ -291,9 +299,7 @@ def _submission_with_access(*, user: User, submission_id: int) -> tuple[CourseAc
     if found is None:
         raise Http404("No such submission.")
     submission, student, assignment, chapter, course, dataset, enrolment, pass_baseline = found
-    sql.attach(chapter, "course", course)
-    sql.attach(assignment, "chapter", chapter)
-    sql.attach(assignment, "dataset", dataset)
+    _assignment_attach(assignment, chapter, course, dataset)
     sql.attach(assignment, "pass_baseline", pass_baseline)
     sql.attach(submission, "assignment", assignment)
     sql.attach(submission, "user", student)
