@@ -14,7 +14,7 @@ own WSGI handler (what gunicorn calls), with production settings (DEBUG off, cac
 sessions in ``cached_db`` over Redis, persistent database connections).
 
 Three small databases of its own, created and seeded on first use (``--setup`` recreates them):
-``topdown_bench_profile`` (the web benchmark's seed with 300 students), ``..._grader`` (the grader
+``topdown_bench_profile`` (or ``$PROFILE_DATABASE``; the web benchmark's seed with 300 students), ``..._grader`` (the grader
 pages' seed, 500 students x 4 submissions) and ``..._forum`` (the forum's seed, 2,000 threads and
 20,000 posts, one thread of 500). Each suite runs in a process of its own. ``--compare DIR`` runs
 the same suites with the code of another checkout of the project (the database and the seed stay
@@ -46,7 +46,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH_DIR]
 if not os.environ.get("PYTHONPATH"):
     sys.path.insert(0, str(REPO))
 WORK_DIR = BENCH_DIR / ".work" / "profile"
-DATABASE = "topdown_bench_profile"
+# PROFILE_DATABASE names another set, for two people profiling on one server at once.
+DATABASE = os.environ.get("PROFILE_DATABASE", "topdown_bench_profile")
 SUITES = ("web", "grader", "forum")
 REDIS_DB = 11
 CACHE_PREFIX = "topdown-profile"
