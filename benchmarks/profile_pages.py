@@ -14,12 +14,12 @@ own WSGI handler (what gunicorn calls), with production settings (DEBUG off, cac
 sessions in ``cached_db`` over Redis, persistent database connections).
 
 Three small databases of its own, created and seeded on first use (``--setup`` recreates them):
-``topdown_bench_profile`` (or ``$PROFILE_DATABASE``; the web benchmark's seed with 300 students), ``..._grader`` (the grader
-pages' seed, 500 students x 4 submissions) and ``..._forum`` (the forum's seed, 2,000 threads and
-20,000 posts, one thread of 500). Each suite runs in a process of its own. ``--compare DIR`` runs
-the same suites with the code of another checkout of the project (the database and the seed stay
-those of this one), in alternating rounds, and prints the ratio per page: on a noisy machine only
-ratios measured side by side mean anything.
+``topdown_bench_profile`` (or ``$PROFILE_DATABASE``: the web benchmark's seed with 300 students),
+``..._grader`` (the grader pages' seed, 500 students x 4 submissions) and ``..._forum`` (the
+forum's seed, 2,000 threads and 20,000 posts, one thread of 500). Each suite runs in a process of
+its own. ``--compare DIR`` runs the same suites with the code of another checkout of the project
+(the database and the seed stay those of this one), in alternating rounds, and prints the ratio
+per page: on a noisy machine only ratios measured side by side mean anything.
 """
 
 from __future__ import annotations

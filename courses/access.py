@@ -7,9 +7,9 @@ may not know it exists) or ``PermissionDenied`` (it exists and the user lacks th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Case, F, TextField, Value, When
 from django.http import Http404
 
 from accounts.models import User
@@ -23,6 +23,7 @@ from courses.models import (
     Question,
     Questionnaire,
 )
+from topdown import sql
 
 NOT_A_MEMBER = "Enrol in this course to see its chapters and questionnaires."
 
@@ -59,22 +60,16 @@ class CourseAccess:
 
 
 def course_access_for_user(*, user: User, course_slug: str) -> CourseAccess:
-    """Anyone may see a course's front page; this says what else they may do."""
-    enrolment = None
-    if user.is_authenticated:
-        # Members are the common case: one query finds the course and the role together.
-        enrolment = (
-            Enrolment.objects.select_related("course")
-            .filter(user=user, course__slug=course_slug)
-            .first()
-        )
+    """Anyone may see a course's front page; this says what else they may do.
+
+    One statement reads the course and the user's enrolment in it (none for anonymous users,
+    whose ``pk`` is ``None`` and matches no row)."""
+    found = _course_read().row([user.pk, course_slug])
+    if found is None:
+        raise Http404("No such course.")
+    course, enrolment = found
     if enrolment is not None:
-        course = enrolment.course
-    else:
-        try:
-            course = Course.objects.get(slug=course_slug)
-        except Course.DoesNotExist:
-            raise Http404("No such course.") from None
+        sql.attach(enrolment, "course", course)
     return course_access_from(user=user, course=course, enrolment=enrolment)
 
 
@@ -146,23 +141,19 @@ def chapter_get_for_user(
     """The chapter to read and the course's outline around it: the chapters the user may see,
     in order, with their questionnaires. One query for both, with only this chapter's body."""
     access = course_get_for_member(user=user, course_slug=course_slug)
-    chapters = list(
-        Chapter.objects.filter(course=access.course)
-        .select_related("questionnaire")
-        .defer("body")
-        .annotate(
-            page_body=Case(
-                When(slug=chapter_slug, then=F("body")),
-                default=Value(""),
-                output_field=TextField(),
-            )
-        )
-    )
-    chapter = next((c for c in chapters if c.slug == chapter_slug), None)
+    chapters, chapter = [], None
+    for found, questionnaire, body in _outline_read().rows([chapter_slug, access.course.pk]):
+        sql.attach(found, "course", access.course)
+        sql.attach(found, "questionnaire", questionnaire)
+        if questionnaire is not None:
+            sql.attach(questionnaire, "chapter", found)
+        if found.slug == chapter_slug:
+            found.body, chapter = body, found
+        if found.published or access.is_staff:
+            chapters.append(found)
     if chapter is None or (not chapter.published and not access.is_staff):
         raise Http404("No such chapter.")
-    chapter.body = chapter.page_body
-    return access, chapter, [c for c in chapters if c.published or access.is_staff]
+    return access, chapter, chapters
 
 
 def questionnaire_get_for_user(
@@ -221,3 +212,48 @@ def answer_get_for_reviewer(*, user: User, course_slug: str, answer_id: int) -> 
         ).get(pk=answer_id, attempt__questionnaire__chapter__course=access.course)
     except Answer.DoesNotExist:
         raise Http404("No such answer.") from None
+
+
+# --- The reads behind the functions above, in plain SQL (see topdown.sql) -----------------------
+#
+# Every course page reads the course with the viewer's enrolment, and the chapter page the outline;
+# their statements are built once per process.
+
+
+@lru_cache(maxsize=1)
+def _course_read() -> sql.Read:
+    columns = (sql.Columns(Course, "co"), sql.Columns(Enrolment, "e"))
+    statement = (
+        f"SELECT {', '.join(c.sql for c in columns)}"  # noqa: S608 - names from the models
+        f" FROM {sql.table(Course)} co"
+        f" LEFT JOIN {sql.table(Enrolment)} e ON e.course_id = co.id AND e.user_id = %s"
+        " WHERE co.slug = %s"
+    )
+    return sql.Read(statement, columns)
+
+
+@lru_cache(maxsize=1)
+def _outline_read() -> sql.Read:
+    """A course's chapters in order with their questionnaires; the body of the one whose slug
+    is the first parameter comes last in its row, the others' bodies are not read."""
+    # Not the timestamps either: fifty datetimes parsed for nothing.
+    skip = {"body", "created_at", "updated_at"}
+    columns = (
+        sql.Columns(
+            Chapter, "ch", only=[f.name for f in Chapter._meta.fields if f.name not in skip]
+        ),
+        sql.Columns(
+            Questionnaire,
+            "q",
+            only=[f.name for f in Questionnaire._meta.fields if f.name not in skip],
+        ),
+    )
+    body = sql.quote("body")
+    statement = (
+        f"SELECT {', '.join(c.sql for c in columns)},"  # noqa: S608 - names from the models
+        f" CASE WHEN ch.{sql.quote('slug')} = %s THEN ch.{body} ELSE '' END"
+        f" FROM {sql.table(Chapter)} ch"
+        f" LEFT JOIN {sql.table(Questionnaire)} q ON q.chapter_id = ch.id"
+        f" WHERE ch.course_id = %s ORDER BY ch.{sql.quote('position')}, ch.id"
+    )
+    return sql.Read(statement, columns)

@@ -7,7 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 
+from django.db import connection
 from django.db.models import CharField, Count, Q, QuerySet, Value
 from django.db.models.functions import MD5, Cast, Concat
 from django.utils import timezone
@@ -24,6 +26,8 @@ from courses.models import (
     Role,
     RubricItem,
 )
+from grader.models import Assignment
+from topdown import sql
 
 
 @dataclass(frozen=True)
@@ -116,12 +120,60 @@ def chapters_with_progress(
         if questionnaire is not None:
             by_questionnaire[questionnaire.id] = row
     if user is not None and user.is_authenticated and by_questionnaire:
-        summaries = _submitted_attempt_summaries(
-            user=user, questionnaire_id__in=list(by_questionnaire)
-        )
-        for summary in summaries:
-            by_questionnaire[summary[0]].attempts.append(AttemptSummary(*summary[2:]))
+        for id_, questionnaire_id, *rest in _user_summaries(user.pk, list(by_questionnaire)):
+            by_questionnaire[questionnaire_id].attempts.append(AttemptSummary(id_, *rest))
     return rows
+
+
+# The columns progress reads from an attempt, in the model's field order: its id, its
+# questionnaire, then the rest of AttemptSummary's fields.
+_SUMMARY = sql.Columns(
+    Attempt, "att", only=("id", "questionnaire", "number", "score", "max_score", "submitted_at")
+)
+
+
+def _user_summaries(user_id: int, questionnaire_ids: list[int]) -> list[list[object]]:
+    """The user's submitted attempts at these questionnaires, in plain SQL: every course page
+    reads them. One statement per number of questionnaires, built once."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _user_summaries_statement(len(questionnaire_ids)),
+            [user_id, Attempt.Status.SUBMITTED, *questionnaire_ids],
+        )
+        return [_SUMMARY.values(row) for row in cursor.fetchall()]
+
+
+@lru_cache(maxsize=64)
+def _user_summaries_statement(count: int) -> str:
+    placeholders = ", ".join(["%s"] * count)
+    return (
+        f"SELECT {_SUMMARY.sql} FROM {sql.table(Attempt)} att"  # noqa: S608 - names from the models
+        f" WHERE att.user_id = %s AND att.{sql.quote('status')} = %s"
+        f" AND att.questionnaire_id IN ({placeholders})"
+        f" ORDER BY att.questionnaire_id, att.{sql.quote('number')}"
+    )
+
+
+def chapter_assignments(*, chapter: Chapter, include_drafts: bool) -> list[Assignment]:
+    """The chapter's further-research assignments to list on its page, in order (plain SQL: the
+    chapter page shows them on every view); drafts only for ``include_drafts`` (staff)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_chapter_assignments_statement(include_drafts), [chapter.pk])
+        return [_ASSIGNMENT_LINK.instance(row) for row in cursor.fetchall()]  # type: ignore[misc]
+
+
+_ASSIGNMENT_LINK = sql.Columns(
+    Assignment, "a", only=("id", "chapter", "slug", "title", "published")
+)
+
+
+@lru_cache(maxsize=2)
+def _chapter_assignments_statement(include_drafts: bool) -> str:
+    return (
+        f"SELECT {_ASSIGNMENT_LINK.sql} FROM {sql.table(Assignment)} a"  # noqa: S608 - names from the models
+        f" WHERE a.chapter_id = %s{'' if include_drafts else ' AND a.published'}"
+        f" ORDER BY a.{sql.quote('position')}, a.id"
+    )
 
 
 def courses_for_user(*, user: User) -> list[tuple[Course, str | None]]:

@@ -76,16 +76,26 @@ def chapter_detail(request: HttpRequest, course_slug: str, chapter_slug: str) ->
         course=course_access.course, user=request.user, chapters=outline
     )
     index = next(i for i, row in enumerate(rows) if row.chapter.id == chapter.id)
-    assignments = chapter.assignments.only("slug", "title", "published", "chapter_id")
-    if not course_access.sees_drafts:
-        assignments = assignments.filter(published=True)
+    assignments = selectors.chapter_assignments(
+        chapter=chapter, include_drafts=course_access.sees_drafts
+    )
     context = {
         "access": course_access,
         "course": course_access.course,
         "chapter": chapter,
-        "assignments": list(assignments),
+        "assignments": assignments,
         "row": rows[index],
         "rows": rows,
+        "position": index + 1,
+        "toc": fragments.render_fragment(
+            "courses/includes/chapter_toc.html",
+            course_slug=course_access.course.slug,
+            current=chapter.slug,
+            items=tuple(
+                (row.chapter.slug, row.chapter.title, row.questionnaire is not None, row.percent)
+                for row in rows
+            ),
+        ),
         "previous": rows[index - 1].chapter if index > 0 else None,
         "next": rows[index + 1].chapter if index + 1 < len(rows) else None,
     }

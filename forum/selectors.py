@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.core.paginator import Page, Paginator
+from django.db import connection
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.urls import reverse
 
@@ -359,8 +360,14 @@ def post_with_history(*, post: Post) -> list[PostRevision]:
 
 def thread_count_for_chapter(*, chapter: Chapter) -> int:
     """The chapter category's visible threads: the count stored on it, not a count of rows."""
-    counts = Category.objects.filter(chapter=chapter).values_list("thread_count", flat=True)
-    return sum(counts)
+    # Plain SQL: the chapter page shows it on every view (see topdown.sql).
+    with connection.cursor() as cursor:
+        cursor.execute(_CHAPTER_THREAD_COUNT, [chapter.pk])
+        row = cursor.fetchone()
+    return row[0] if row else 0
+
+
+_CHAPTER_THREAD_COUNT = f"SELECT thread_count FROM {Category._meta.db_table} WHERE chapter_id = %s"  # noqa: S608 - a model's table
 
 
 def thread_count_for_assignment(*, assignment: Assignment) -> int:

@@ -106,14 +106,23 @@ class Read:
 
     def row(self, params: Sequence[Any]) -> list[Any] | None:
         """Each model's instance (``None`` for an outer join that found nothing), in the order
-        of ``columns``; ``None`` when there is no row."""
+        of ``columns``, then any values the statement selects after them, as they came; ``None``
+        when there is no row."""
         with connection.cursor() as cursor:
             cursor.execute(self.statement, params)
             row = cursor.fetchone()
-        if row is None:
-            return None
+        return None if row is None else self._instances(row)
+
+    def rows(self, params: Sequence[Any]) -> list[list[Any]]:
+        """Every row, each as ``row`` gives it."""
+        with connection.cursor() as cursor:
+            cursor.execute(self.statement, params)
+            return [self._instances(row) for row in cursor.fetchall()]
+
+    def _instances(self, row: Sequence[Any]) -> list[Any]:
         instances, start = [], 0
         for columns in self.columns:
             instances.append(columns.instance(row, start))
             start += len(columns)
+        instances.extend(row[start:])
         return instances
