@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -26,6 +27,7 @@ from courses.models import (
 from topdown import sql
 
 NOT_A_MEMBER = "Enrol in this course to see its chapters and questionnaires."
+STAFF_ONLY = "Only the course's instructors and teaching assistants may do this."
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ def course_get_for_member(*, user: User, course_slug: str, staff: bool = False) 
     if not access.is_member:
         raise PermissionDenied(NOT_A_MEMBER)
     if staff and not access.is_staff:
-        raise PermissionDenied("Only the course's instructors and teaching assistants may do this.")
+        raise PermissionDenied(STAFF_ONLY)
     return access
 
 
@@ -159,13 +161,9 @@ def chapter_get_for_user(
 def questionnaire_get_for_user(
     *, user: User, course_slug: str, chapter_slug: str
 ) -> tuple[CourseAccess, Questionnaire]:
-    access = course_get_for_member(user=user, course_slug=course_slug)
-    try:
-        questionnaire = Questionnaire.objects.select_related("chapter").get(
-            chapter__course=access.course, chapter__slug=chapter_slug
-        )
-    except Questionnaire.DoesNotExist:
-        raise Http404("This chapter has no questionnaire.") from None
+    access, questionnaire = _questionnaire_with_access(
+        user=user, course_slug=course_slug, chapter_slug=chapter_slug
+    )
     if not questionnaire.chapter.published and not access.is_staff:
         raise Http404("This chapter has no questionnaire.")
     return access, questionnaire
@@ -175,13 +173,32 @@ def questionnaire_get_for_staff(
     *, user: User, course_slug: str, chapter_slug: str
 ) -> tuple[CourseAccess, Questionnaire]:
     """A questionnaire's statistics are for course staff (instructors and TAs)."""
-    access = course_get_for_member(user=user, course_slug=course_slug, staff=True)
-    try:
-        questionnaire = Questionnaire.objects.select_related("chapter").get(
-            chapter__course=access.course, chapter__slug=chapter_slug
-        )
-    except Questionnaire.DoesNotExist:
-        raise Http404("This chapter has no questionnaire.") from None
+    return _questionnaire_with_access(
+        user=user, course_slug=course_slug, chapter_slug=chapter_slug, staff=True
+    )
+
+
+def _questionnaire_with_access(
+    *, user: User, course_slug: str, chapter_slug: str, staff: bool = False
+) -> tuple[CourseAccess, Questionnaire]:
+    """The course's access for ``user`` (members only, or with ``staff`` course staff only, as
+    ``course_get_for_member`` has it) and the chapter's questionnaire, with its chapter (no
+    body), from one statement."""
+    found = _questionnaire_read().row([user.pk, chapter_slug, course_slug])
+    if found is None:
+        raise Http404("No such course.")
+    course, enrolment, chapter, questionnaire = found
+    if enrolment is not None:
+        sql.attach(enrolment, "course", course)
+    access = course_access_from(user=user, course=course, enrolment=enrolment)
+    if not access.is_member:
+        raise PermissionDenied(NOT_A_MEMBER)
+    if staff and not access.is_staff:
+        raise PermissionDenied(STAFF_ONLY)
+    if questionnaire is None:
+        raise Http404("This chapter has no questionnaire.")
+    sql.attach(chapter, "course", course)
+    sql.attach(questionnaire, "chapter", chapter)
     return access, questionnaire
 
 
@@ -220,14 +237,50 @@ def answer_get_for_reviewer(*, user: User, course_slug: str, answer_id: int) -> 
 # their statements are built once per process.
 
 
+def _course_joins() -> str:
+    """The course ``co`` and, outer joined, the enrolment ``e`` in it of the user given as the
+    statement's first parameter."""
+    return (
+        f" FROM {sql.table(Course)} co"
+        f" LEFT JOIN {sql.table(Enrolment)} e ON e.course_id = co.id AND e.user_id = %s"
+    )
+
+
+# What pages other than a chapter's own read of chapters and questionnaires: not the body, nor
+# timestamps nobody shows (fifty datetimes parsed for nothing on the chapter page).
+_SLIM = {"body", "created_at", "updated_at"}
+
+
+def _slim(model: type[Chapter | Questionnaire], alias: str) -> sql.Columns[Any]:
+    return sql.Columns(
+        model, alias, only=[f.name for f in model._meta.fields if f.name not in _SLIM]
+    )
+
+
 @lru_cache(maxsize=1)
 def _course_read() -> sql.Read:
     columns = (sql.Columns(Course, "co"), sql.Columns(Enrolment, "e"))
     statement = (
-        f"SELECT {', '.join(c.sql for c in columns)}"  # noqa: S608 - names from the models
-        f" FROM {sql.table(Course)} co"
-        f" LEFT JOIN {sql.table(Enrolment)} e ON e.course_id = co.id AND e.user_id = %s"
-        " WHERE co.slug = %s"
+        f"SELECT {', '.join(c.sql for c in columns)}{_course_joins()}"
+        f" WHERE co.{sql.quote('slug')} = %s"
+    )
+    return sql.Read(statement, columns)
+
+
+@lru_cache(maxsize=1)
+def _questionnaire_read() -> sql.Read:
+    columns = (
+        sql.Columns(Course, "co"),
+        sql.Columns(Enrolment, "e"),
+        _slim(Chapter, "ch"),
+        sql.Columns(Questionnaire, "q"),
+    )
+    slug = sql.quote("slug")
+    statement = (
+        f"SELECT {', '.join(c.sql for c in columns)}{_course_joins()}"
+        f" LEFT JOIN {sql.table(Chapter)} ch ON ch.course_id = co.id AND ch.{slug} = %s"
+        f" LEFT JOIN {sql.table(Questionnaire)} q ON q.chapter_id = ch.id"
+        f" WHERE co.{slug} = %s"
     )
     return sql.Read(statement, columns)
 
@@ -236,18 +289,7 @@ def _course_read() -> sql.Read:
 def _outline_read() -> sql.Read:
     """A course's chapters in order with their questionnaires; the body of the one whose slug
     is the first parameter comes last in its row, the others' bodies are not read."""
-    # Not the timestamps either: fifty datetimes parsed for nothing.
-    skip = {"body", "created_at", "updated_at"}
-    columns = (
-        sql.Columns(
-            Chapter, "ch", only=[f.name for f in Chapter._meta.fields if f.name not in skip]
-        ),
-        sql.Columns(
-            Questionnaire,
-            "q",
-            only=[f.name for f in Questionnaire._meta.fields if f.name not in skip],
-        ),
-    )
+    columns = (_slim(Chapter, "ch"), _slim(Questionnaire, "q"))
     body = sql.quote("body")
     statement = (
         f"SELECT {', '.join(c.sql for c in columns)},"  # noqa: S608 - names from the models

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 
 from django.db import connection
 from django.db.models import CharField, Count, Q, QuerySet, Value
@@ -19,6 +20,7 @@ from courses.models import (
     Answer,
     Attempt,
     Chapter,
+    Choice,
     Course,
     Enrolment,
     Question,
@@ -132,7 +134,7 @@ _SUMMARY = sql.Columns(
 )
 
 
-def _user_summaries(user_id: int, questionnaire_ids: list[int]) -> list[list[object]]:
+def _user_summaries(user_id: int, questionnaire_ids: list[int]) -> list[list[Any]]:
     """The user's submitted attempts at these questionnaires, in plain SQL: every course page
     reads them. One statement per number of questionnaires, built once."""
     with connection.cursor() as cursor:
@@ -194,21 +196,108 @@ class QuestionnairePage:
 
 
 def questionnaire_questions(*, questionnaire: Questionnaire) -> list[Question]:
-    """The questionnaire's questions in order, with their choices (two queries)."""
-    return list(questionnaire.questions.filter(archived=False).prefetch_related("choices"))
+    """The questionnaire's questions in order, with their choices (two statements, in plain SQL:
+    the questionnaire page and its submit read them every time)."""
+    reads = _question_reads()
+    with connection.cursor() as cursor:
+        cursor.execute(reads.questions, [questionnaire.pk])
+        questions = [reads.question.instance(row) for row in cursor.fetchall()]
+        choices: dict[int, list[Choice]] = defaultdict(list)
+        if any(question.has_choices for question in questions):  # type: ignore[union-attr]
+            cursor.execute(reads.choices, [questionnaire.pk])
+            for row in cursor.fetchall():
+                choice: Choice = reads.choice.instance(row)  # type: ignore[assignment]
+                choices[choice.question_id].append(choice)
+    for question in questions:
+        # What prefetch_related("choices") leaves: question.choices.all() reads no more.
+        cached = Choice.objects.all()
+        cached._result_cache = choices.get(question.pk, [])  # type: ignore[union-attr]
+        cached._prefetch_done = True  # type: ignore[attr-defined]
+        question._prefetched_objects_cache = {"choices": cached}  # type: ignore[union-attr]
+    return questions  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class _QuestionReads:
+    question: sql.Columns[Question]
+    choice: sql.Columns[Choice]
+    questions: str
+    choices: str
+
+
+@lru_cache(maxsize=1)
+def _question_reads() -> _QuestionReads:
+    question = sql.Columns(
+        Question,
+        "qu",
+        only=[f.name for f in Question._meta.fields if f.name not in {"created_at", "updated_at"}],
+    )
+    choice = sql.Columns(Choice, "c")
+    live = f"qu.questionnaire_id = %s AND NOT qu.{sql.quote('archived')}"
+    position = sql.quote("position")
+    return _QuestionReads(
+        question=question,
+        choice=choice,
+        questions=(
+            f"SELECT {question.sql} FROM {sql.table(Question)} qu"  # noqa: S608 - names from the models
+            f" WHERE {live} ORDER BY qu.{position}, qu.id"
+        ),
+        choices=(
+            f"SELECT {choice.sql} FROM {sql.table(Choice)} c"  # noqa: S608 - names from the models
+            f" JOIN {sql.table(Question)} qu ON qu.id = c.question_id"
+            f" WHERE {live} ORDER BY c.question_id, c.{position}, c.id"
+        ),
+    )
 
 
 def questionnaire_page(
     *, questionnaire: Questionnaire, user: User, questions: list[Question]
 ) -> QuestionnairePage:
-    """The student's draft and past attempts beside the questions (one or two queries)."""
-    attempts = list(Attempt.objects.filter(questionnaire=questionnaire, user=user))
+    """The student's draft and past attempts beside the questions (one or two statements)."""
+    attempts = user_attempts(questionnaire_id=questionnaire.pk, user_id=user.pk)
     draft = next((a for a in attempts if a.status == Attempt.Status.DRAFT), None)
     # Only the draft's answers are shown: one query for them, none per past attempt.
     responses = dict(draft.answers.values_list("question_id", "response")) if draft else {}
     submitted = [a for a in attempts if a.status == Attempt.Status.SUBMITTED]
     return QuestionnairePage(
         questions=questions, draft=draft, draft_responses=responses, submitted=submitted
+    )
+
+
+def enrolment_locked(*, user_id: int, course_id: int) -> Enrolment | None:
+    """The user's enrolment in the course, locked for the transaction (``SELECT ... FOR UPDATE``
+    where the database has it), in plain SQL: every questionnaire submit takes it."""
+    columns, statement = _enrolment_locked_read()
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [user_id, course_id])
+        row = cursor.fetchone()
+    return None if row is None else columns.instance(row)
+
+
+@lru_cache(maxsize=1)
+def _enrolment_locked_read() -> tuple[sql.Columns[Enrolment], str]:
+    columns = sql.Columns(Enrolment, "e")
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    return columns, (
+        f"SELECT {columns.sql} FROM {sql.table(Enrolment)} e"  # noqa: S608 - names from the models
+        f" WHERE e.user_id = %s AND e.course_id = %s{lock}"
+    )
+
+
+def user_attempts(*, questionnaire_id: int, user_id: int) -> list[Attempt]:
+    """The user's attempts at the questionnaire, in order, in plain SQL (every view reads them)."""
+    columns, statement = _user_attempts_read()
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [questionnaire_id, user_id])
+        return [columns.instance(row) for row in cursor.fetchall()]  # type: ignore[misc]
+
+
+@lru_cache(maxsize=1)
+def _user_attempts_read() -> tuple[sql.Columns[Attempt], str]:
+    columns = sql.Columns(Attempt, "att")
+    return columns, (
+        f"SELECT {columns.sql} FROM {sql.table(Attempt)} att"  # noqa: S608 - names from the models
+        f" WHERE att.questionnaire_id = %s AND att.user_id = %s ORDER BY att.{sql.quote('number')}"
     )
 
 

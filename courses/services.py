@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from courses import selectors
 from courses.code_questions import CodeRunUnavailable, grade_code
 from courses.grading import free_text_fraction, grade_answer, points_for
 from courses.models import (
@@ -24,6 +25,7 @@ from courses.models import (
     Role,
     RubricItem,
 )
+from topdown import sql
 
 log = logging.getLogger(__name__)
 
@@ -102,17 +104,15 @@ def attempt_save(
     """
     now = now or timezone.now()
     # One lock per student and course serialises their attempt bookkeeping.
-    enrolment = (
-        Enrolment.objects.select_for_update()
-        .filter(user=user, course_id=questionnaire.chapter.course_id)
-        .first()
+    enrolment = selectors.enrolment_locked(
+        user_id=user.pk, course_id=questionnaire.chapter.course_id
     )
     if enrolment is None:
         raise CourseError("Enrol in this course to answer its questionnaires.")
 
     # The student's attempts at this questionnaire, in one query: the token's, the draft, and
     # the counts come from the same rows.
-    attempts = list(Attempt.objects.filter(questionnaire=questionnaire, user=user))
+    attempts = selectors.user_attempts(questionnaire_id=questionnaire.pk, user_id=user.pk)
     if token is not None:
         existing = next((a for a in attempts if a.token == token), None)
         if existing is not None and existing.status == Attempt.Status.SUBMITTED:
@@ -165,7 +165,7 @@ def attempt_save(
         attempt.max_score = sum((q.points for q in questions), Decimal("0"))
         attempt.score = sum(((a.score or Decimal("0")) for a in to_create + to_update), Decimal(0))
     if attempt._state.adding:
-        attempt.save()
+        sql.insert([attempt], return_pk=True)  # the submit's hot path: no query to compile
         for answer in to_create:
             answer.attempt = attempt  # set again: the attempt has its id now
     elif submit:
@@ -174,7 +174,7 @@ def attempt_save(
         )
     else:
         attempt.save(update_fields=["updated_at"])
-    Answer.objects.bulk_create(to_create)
+    sql.insert(to_create)
     Answer.objects.bulk_update(
         to_update, ["response", "score", "is_correct", "feedback", "details", "updated_at"]
     )

@@ -13,7 +13,7 @@ from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.urls import reverse
 
 from accounts.models import User
-from courses.models import STAFF_ROLES, Chapter, Course, Enrolment, Questionnaire
+from courses.models import STAFF_ROLES, Chapter, Course, Enrolment, Question, Questionnaire
 from forum.access import ThreadAccess, post_content_visible
 from forum.models import (
     Category,
@@ -376,13 +376,17 @@ def thread_count_for_assignment(*, assignment: Assignment) -> int:
 
 def thread_counts_for_questionnaire(*, questionnaire: Questionnaire) -> dict[int, int]:
     """Visible threads about each question of the questionnaire that has any (one query)."""
-    return dict(
-        Thread.objects.filter(question__questionnaire=questionnaire, is_hidden=False)
-        .order_by()
-        .values("question")
-        .annotate(n=Count("id"))
-        .values_list("question", "n")
-    )
+    # Plain SQL: the questionnaire page shows them on every view (see topdown.sql).
+    with connection.cursor() as cursor:
+        cursor.execute(_QUESTION_THREAD_COUNTS, [questionnaire.pk])
+        return dict(cursor.fetchall())
+
+
+_QUESTION_THREAD_COUNTS = (
+    f"SELECT t.question_id, COUNT(*) FROM {Thread._meta.db_table} t"  # noqa: S608 - model tables
+    f" JOIN {Question._meta.db_table} qu ON qu.id = t.question_id"
+    " WHERE qu.questionnaire_id = %s AND NOT t.is_hidden GROUP BY t.question_id"
+)
 
 
 # --- Errors of failed runs ----------------------------------------------------------------------

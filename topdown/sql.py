@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Generic, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connection
@@ -126,3 +126,48 @@ class Read:
             start += len(columns)
         instances.extend(row[start:])
         return instances
+
+
+def insert(objs: Sequence[Model], *, return_pk: bool = False) -> None:
+    """INSERT the unsaved ``objs``, all of one model, in one statement, as ``bulk_create`` does
+    but with the statement built once per model and row count. Each field's ``pre_save`` (the
+    ``auto_now`` timestamps) and ``get_db_prep_save`` (JSON, decimals, UUIDs) run as the ORM
+    runs them; ``save()`` and signals do not, so only for models that override neither. With
+    ``return_pk`` (a single object), the new primary key is set on it."""
+    if not objs:
+        return
+    model = type(objs[0])
+    if return_pk and len(objs) != 1:
+        raise ValueError("return_pk is for one object")
+    returning = return_pk and connection.features.can_return_columns_from_insert
+    fields, statement = _insert_statement(model, len(objs), returning)
+    params = [
+        field.get_db_prep_save(field.pre_save(obj, True), connection)
+        for obj in objs
+        for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        if return_pk:
+            objs[0].pk = cursor.fetchone()[0] if returning else cursor.lastrowid
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = DEFAULT_DB_ALIAS
+
+
+@lru_cache(maxsize=64)
+def _insert_statement(
+    model: type[Model], count: int, returning: bool
+) -> tuple[list[Field[Any, Any]], str]:
+    pk = model._meta.pk
+    fields = [
+        field for field in model._meta.concrete_fields if field is not pk or not pk.db_returning
+    ]
+    row = f"({', '.join(['%s'] * len(fields))})"
+    statement = (
+        f"INSERT INTO {table(model)} ({', '.join(quote(str(f.column)) for f in fields)})"  # noqa: S608 - names from the models
+        f" VALUES {', '.join([row] * count)}"
+    )
+    if returning:
+        statement += f" RETURNING {quote(str(pk.column))}"
+    return fields, statement

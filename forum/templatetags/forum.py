@@ -16,6 +16,7 @@ from courses.models import Chapter, Course, Question, Questionnaire
 from forum import selectors
 from forum.errors import run_error_of
 from grader.models import Assignment, RunStatus, Submission
+from topdown import fragments
 
 register = template.Library()
 
@@ -38,26 +39,23 @@ def forum_discuss_assignment(course: Course, assignment: Assignment) -> dict[str
     }
 
 
-@register.inclusion_tag("forum/tags/discuss_questions.html")
+@register.simple_tag
 def forum_discuss_questionnaire(
     course: Course, questionnaire: Questionnaire, questions: list[Question]
-) -> dict[str, Any]:
+) -> SafeString:
+    """A link to each question's threads with their count: a fragment (``topdown.fragments``),
+    drawn once per process for each distinct set of counts."""
     counts = selectors.thread_counts_for_questionnaire(questionnaire=questionnaire)
-    return {
-        "rows": [
-            (
-                position,
-                question,
-                counts.get(question.pk, 0),
-                reverse("forum:anchor_detail", args=[course.slug, "question", question.pk]),
-            )
+    return fragments.render_fragment(
+        "forum/tags/discuss_questions.html",
+        course_slug=course.slug,
+        chapter_slug=questionnaire.chapter.slug,
+        rows=tuple(
+            (position, question.pk, counts.get(question.pk, 0))
             for position, question in enumerate(questions, start=1)
-        ],
-        "total": sum(counts.values()),
-        "chapter_url": reverse(
-            "forum:category_chapter", args=[course.slug, questionnaire.chapter.slug]
         ),
-    }
+        total=sum(counts.values()),
+    )
 
 
 @register.inclusion_tag("forum/tags/submission_help.html", takes_context=True)

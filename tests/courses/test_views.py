@@ -433,9 +433,9 @@ def test_questionnaire_page_query_count_does_not_grow_with_questions(
         choice_question(questionnaire, kind="single", correct=[True, False, False])
     client = client_for(big_course.student)
     client.post(urls(big_course)["questionnaire"], {"save": "1"})
-    # user, enrolment+course, questionnaire, questions, choices, attempts, draft answers, and
+    # user, course+enrolment+questionnaire, questions, choices, attempts, draft answers, and
     # the forum's thread counts per question for "Discuss these questions"
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(7):
         assert client.get(urls(big_course)["questionnaire"]).status_code == 200
 
 
@@ -450,10 +450,10 @@ def test_submit_query_count_does_not_grow_with_questions_or_attempts(
     client = client_for(big_course.student)
     for _ in range(3):
         assert submit(client, urls(big_course)["questionnaire"], {}).status_code == 302
-    # user, enrolment+course, questionnaire, questions, choices, the enrolment's row lock, the
+    # user, course+enrolment+questionnaire, questions, choices, the enrolment's row lock, the
     # student's attempts, the graded attempt's INSERT, the answers' INSERT, and the savepoint
     # around the save with its release.
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(10):
         response = submit(client, urls(big_course)["questionnaire"], {})
     assert response.status_code == 302
     attempts = Attempt.objects.filter(questionnaire=questionnaire, user=big_course.student)
