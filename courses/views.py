@@ -173,6 +173,33 @@ def questionnaire_detail(request: HttpRequest, course_slug: str, chapter_slug: s
             ({"field": field} for field in form.question_fields()),
         ),
         "remaining": remaining,
+        # The form's hidden token, written in the template: a widget drawn through the form
+        # renderer's templates costs more than the rest of the form.
+        "token": form["token"].value() or "",
+        "policy": fragments.render_fragment(
+            "courses/includes/questionnaire_policy.html",
+            remaining=remaining,
+            max_attempts=questionnaire.max_attempts,
+            counts=questionnaire.get_counts_display(),
+            due_at=questionnaire.due_at,
+            late=questionnaire.late,
+            reveal=questionnaire.get_reveal_display(),
+        ),
+        "attempt_rows": fragments.render_fragments(
+            "courses/includes/attempt_row.html",
+            (
+                {
+                    "course_slug": course_access.course.slug,
+                    "id": attempt.id,
+                    "number": attempt.number,
+                    "submitted_at": attempt.submitted_at,
+                    "is_late": attempt.is_late,
+                    "score": attempt.score,
+                    "max_score": attempt.max_score,
+                }
+                for attempt in page.submitted
+            ),
+        ),
         "is_closed": not unlimited
         and services.questionnaire_is_closed(questionnaire=questionnaire),
     }

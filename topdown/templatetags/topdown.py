@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from functools import lru_cache
+
 from django import template
+from django.core.signals import setting_changed
+from django.templatetags.static import static
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
@@ -59,3 +63,23 @@ def progress_bar(percent: int | None, label: str, subject: str = "", size: str =
         " is-complete" if value >= 100 else "",
         value,
     )
+
+
+@register.simple_tag
+def asset(path: str) -> str:
+    """``{% static path %}``, looked up once per process: the layout links the same files on
+    every page, and each lookup in the manifest of hashed names costs a little."""
+    return _asset_url(path)
+
+
+@lru_cache(maxsize=256)
+def _asset_url(path: str) -> str:
+    return static(path)
+
+
+def _forget_assets(*, setting: str, **kwargs: object) -> None:
+    if setting in {"STORAGES", "STATIC_URL", "STATIC_ROOT", "STATICFILES_DIRS"}:
+        _asset_url.cache_clear()
+
+
+setting_changed.connect(_forget_assets, dispatch_uid="topdown.asset")
