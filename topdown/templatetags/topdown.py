@@ -8,6 +8,7 @@ from django.templatetags.static import static
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from topdown import fragments
 from topdown.markdown import highlight_code, render_markdown, render_markdown_inline
 from topdown.numbers import format_number
 
@@ -83,3 +84,23 @@ def _forget_assets(*, setting: str, **kwargs: object) -> None:
 
 
 setting_changed.connect(_forget_assets, dispatch_uid="topdown.asset")
+
+
+@register.simple_tag(takes_context=True)
+def site_header(context: template.Context) -> SafeString:
+    """The layout's header (site name, navigation, the viewer's name and log-out form): a
+    fragment (``topdown.fragments``) per viewer name and page, as every page draws it."""
+    request = context.get("request")
+    user = context.get("user")
+    match = getattr(request, "resolver_match", None)
+    url_name = match.url_name if match else None
+    signed_in = user is not None and user.is_authenticated
+    # Logging in brings an anonymous visitor back to the page they were on.
+    back = request.path if request and not signed_in and url_name != "login" else ""
+    html = fragments.render_fragment(
+        "includes/site_header.html",
+        name=user.public_name if signed_in else None,
+        url_name=url_name,
+        next=back,
+    )
+    return fragments.fill_csrf_slots(html, request) if request is not None else html
