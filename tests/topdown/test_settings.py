@@ -123,3 +123,32 @@ def test_the_broker_url_can_come_from_a_file_apart_from_the_cache(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "redis://:b@broker.internal:6379/3"
+
+
+@pytest.mark.django_db
+def test_postgresql_keeps_the_statements_a_connection_runs_often_prepared():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    statement = "SELECT COUNT(*) FROM accounts_user WHERE id > %s"
+    with connection.cursor() as cursor:
+        for n in range(6):
+            cursor.execute(statement, [n])
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("accounts_user WHERE id > $1" in text for text in prepared), prepared
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, "True 5"), ("0", "None None")])
+def test_prepared_statements_can_be_turned_off_for_a_pooler(value, expected):
+    env = {"DATABASE_URL": "postgres://u@db.invalid/x"}
+    if value is not None:
+        env["DATABASE_PREPARED_STATEMENTS"] = value
+    result = settings_value(
+        "o = settings.DATABASES['default']['OPTIONS'];"
+        " print(o.get('server_side_binding'), o.get('prepare_threshold'))",
+        **env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == expected.split()
