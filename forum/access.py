@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.http import Http404
 
 from accounts.models import User
 from courses.access import CourseAccess, course_get_for_member
 from courses.models import Answer, Attempt, Chapter, Course, Enrolment, Question
-from forum.models import Category, Flag, Notification, Post, Thread, ThreadRead, Watch
+from forum import reads
+from forum.models import Category, Flag, Notification, Post, Thread
 from grader import access as grader_access
 from grader.models import Assignment, Submission
 
@@ -65,18 +65,16 @@ class ThreadAccess:
 def _member_access(*, user: User, course: Course) -> CourseAccess:
     """``course_access_for_user`` for a course already loaded: one query for the enrolment."""
     enrolment = Enrolment.objects.filter(user=user, course=course).first()
-    role = enrolment.role if enrolment else None
-    if user.is_superuser:
-        role = "instructor"
-    if role is None:
-        raise PermissionDenied(NOT_MEMBER)
-    return CourseAccess(course=course, enrolment=enrolment, role=role)
+    return _access_from(user=user, course=course, enrolment=enrolment)
 
 
 def answers_visible_to(
     *, user: User, access: CourseAccess, question_id: int | None, assignment_id: int | None
 ) -> bool:
-    """Whether ``user`` has submitted the question or assignment (staff always may see)."""
+    """Whether ``user`` has submitted the question or assignment (staff always may see).
+
+    The thread page reads the same rule in SQL with the thread (``forum.reads.thread_row``);
+    a test holds the two to the same answers."""
     if access.is_staff or (question_id is None and assignment_id is None):
         return True
     if question_id is not None:
@@ -129,52 +127,36 @@ def category_get_for_user(
     return access, category
 
 
-def _thread_queryset(user: User) -> QuerySet[Thread]:
-    reads = ThreadRead.objects.filter(user=user, thread=OuterRef("pk"))
-    # The reader's own state comes with the thread: no extra queries on the thread page.
-    # Only what the thread page shows: each join costs planning time on the hottest query.
-    return (
-        Thread.objects.select_related(
-            "course", "category__chapter", "question", "assignment", "accepted_post"
-        )
-        .defer(
-            "accepted_post__body",
-            "accepted_post__body_html",
-            "accepted_post__search_vector",
-            "category__chapter__body",  # the chapter's whole text: only its title is shown
-        )
-        .annotate(
-            watching=Exists(Watch.objects.filter(user=user, thread=OuterRef("pk"))),
-            last_read_number=Subquery(reads.values("last_read_number")[:1]),
-        )
-    )
-
-
-def _thread_access(*, user: User, thread: Thread) -> ThreadAccess:
-    access = _member_access(user=user, course=thread.course)
-    if thread.is_hidden and not access.is_staff:
-        raise Http404("No such thread.")
-    thread.category.course = thread.course  # the same row: no query for it later
-    return ThreadAccess(
-        access=access,
-        thread=thread,
-        user=user,
-        answers_visible=answers_visible_to(
-            user=user,
-            access=access,
-            question_id=thread.question_id,
-            assignment_id=thread.assignment_id,
-        ),
-    )
+def _access_from(*, user: User, course: Course, enrolment: Enrolment | None) -> CourseAccess:
+    """``_member_access`` from an enrolment read already (or None)."""
+    role = enrolment.role if enrolment else None
+    if user.is_superuser:
+        role = "instructor"
+    if role is None:
+        raise PermissionDenied(NOT_MEMBER)
+    return CourseAccess(course=course, enrolment=enrolment, role=role)
 
 
 def thread_get_for_user(*, user: User, thread_id: int, reply: bool = False) -> ThreadAccess:
-    """A thread its course's members may read; ``reply``: and post in (not when locked)."""
-    try:
-        thread = _thread_queryset(user).get(pk=thread_id)
-    except Thread.DoesNotExist:
-        raise Http404("No such thread.") from None
-    thread_access = _thread_access(user=user, thread=thread)
+    """A thread its course's members may read; ``reply``: and post in (not when locked).
+
+    One statement (``forum.reads.thread_row``) reads the thread with its course, category,
+    anchors and accepted answer, and the reader's enrolment, watch, read mark and whether they
+    submitted what the thread is about (``answers_visible_to``'s rule); the thread carries the
+    reader's ``watching`` and ``last_read_number``."""
+    found = reads.thread_row(user=user, thread_id=thread_id)
+    if found is None:
+        raise Http404("No such thread.")
+    thread = found.thread
+    access = _access_from(user=user, course=thread.course, enrolment=found.enrolment)
+    if thread.is_hidden and not access.is_staff:
+        raise Http404("No such thread.")
+    thread_access = ThreadAccess(
+        access=access,
+        thread=thread,
+        user=user,
+        answers_visible=access.is_staff or found.submitted_anchor,
+    )
     if reply and not thread_access.can_reply:
         raise PermissionDenied(LOCKED)
     return thread_access

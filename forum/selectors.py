@@ -12,7 +12,8 @@ from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.urls import reverse
 
 from accounts.models import User
-from courses.models import STAFF_ROLES, Chapter, Course, Enrolment, Questionnaire
+from courses.models import Chapter, Course, Questionnaire
+from forum import reads
 from forum.access import ThreadAccess, post_content_visible
 from forum.models import (
     Category,
@@ -21,7 +22,6 @@ from forum.models import (
     Flag,
     Notification,
     Post,
-    PostLike,
     PostRevision,
     SubmissionReport,
     Thread,
@@ -290,9 +290,9 @@ def thread_page_of(number: int) -> int:
 
 
 def thread_page(*, thread_access: ThreadAccess, page_number: str | int | None) -> ThreadPage:
-    """One page of the thread's posts (three queries: the posts with their authors and attached
-    runs, the reader's likes, the authors' staff roles). Posts are numbered 1, 2, ... in each
-    thread, so a page is a range of numbers: no OFFSET, no count."""
+    """One page of the thread's posts (one query, ``forum.reads``: the posts with their authors
+    and attached runs, the reader's likes, the authors' staff roles). Posts are numbered 1, 2,
+    ... in each thread, so a page is a range of numbers: no OFFSET, no count."""
     thread, user = thread_access.thread, thread_access.user
     num_pages = thread_page_count(thread)
     try:
@@ -300,35 +300,20 @@ def thread_page(*, thread_access: ThreadAccess, page_number: str | int | None) -
     except (TypeError, ValueError):
         number = 1
     first = (number - 1) * POSTS_PER_PAGE + 1
-    posts = list(
-        Post.objects.filter(thread=thread, number__gte=first, number__lt=first + POSTS_PER_PAGE)
-        .select_related("author", "submission_report")
-        .defer("body", "search_vector")
-        .order_by("number")
-    )
-    ids = [post.pk for post in posts]
-    liked = set(
-        PostLike.objects.filter(user=user, post_id__in=ids).values_list("post_id", flat=True)
-    )
-    author_ids = sorted({post.author_id for post in posts if post.author_id})
-    roles = dict(
-        Enrolment.objects.filter(
-            course_id=thread.course_id, user_id__in=author_ids, role__in=STAFF_ROLES
-        ).values_list("user_id", "role")
-    )
+    found = reads.posts_in_range(thread=thread, user=user, first=first, end=first + POSTS_PER_PAGE)
     last_read = getattr(thread, "last_read_number", None) or 0
     links = Links(POST_ROUTES)
     rows = []
-    for post in posts:
-        post.thread = thread
+    for item in found:
+        post = item.post
         visible = post_content_visible(post, thread_access)
         report = getattr(post, "submission_report", None)
         rows.append(
             PostRow(
                 post=post,
                 visible=visible,
-                liked=post.pk in liked,
-                role=roles.get(post.author_id) if post.author_id else None,
+                liked=item.liked,
+                role=item.role if post.author_id else None,
                 is_new=post.number > last_read and post.author_id != user.pk,
                 is_accepted=post.pk == thread.accepted_post_id,
                 is_own=post.author_id is not None and post.author_id == user.pk,
@@ -344,7 +329,7 @@ def thread_page(*, thread_access: ThreadAccess, page_number: str | int | None) -
         rows=rows,
         number=number,
         num_pages=num_pages,
-        last_number=posts[-1].number if posts else 0,
+        last_number=found[-1].post.number if found else 0,
         has_answers_hidden=any(row.post.contains_answer and not row.visible for row in rows),
         page_numbers=list(range(1, num_pages + 1)),
     )
