@@ -15,10 +15,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from accounts.models import User
-from courses.access import CourseAccess, course_get_for_member
+from courses.access import NOT_A_MEMBER, CourseAccess, course_access_from, course_get_for_member
 from courses.models import Answer, Attempt, Chapter, Course, Enrolment, Question
 from forum import reads
-from forum.models import Category, Flag, Notification, Post, Thread
+from forum.models import Category, CategoryVisit, Flag, Notification, Post, Thread
 from grader import access as grader_access
 from grader.models import Assignment, Submission
 
@@ -101,30 +101,51 @@ def forum_get_for_member(*, user: User, course_slug: str, staff: bool = False) -
     return course_get_for_member(user=user, course_slug=course_slug, staff=staff)
 
 
+@dataclass(frozen=True)
+class CategoryReader:
+    """A category its reader may read, with what the page shows of the reader's own state."""
+
+    access: CourseAccess
+    category: Category
+    visit: CategoryVisit | None
+    watching: bool
+
+
+def category_get_for_reader(
+    *, user: User, course_slug: str, chapter_slug: str | None = None
+) -> CategoryReader:
+    """The general category (no ``chapter_slug``) or a chapter's, made on first use; with the
+    reader's visit and watch. One statement (``forum.reads.category_row``) finds the course,
+    the reader's enrolment, the category, the visit and the watch; a category not made yet
+    takes the queries that make it."""
+    from forum.services import category_ensure
+
+    found = reads.category_row(user=user, course_slug=course_slug, chapter_slug=chapter_slug)
+    if found is None:
+        raise Http404("No such course.")
+    access = course_access_from(user=user, course=found.course, enrolment=found.enrolment)
+    if not access.is_member:
+        raise PermissionDenied(NOT_A_MEMBER)
+    if found.category is not None:
+        return CategoryReader(access, found.category, found.visit, found.watching)
+    if chapter_slug is None:
+        category = category_ensure(course=access.course, chapter=None)
+    else:
+        chapter = Chapter.objects.filter(course=access.course, slug=chapter_slug).first()
+        if chapter is None:
+            raise Http404("No such chapter.")
+        category = category_ensure(course=access.course, chapter=chapter)
+    category.course = access.course
+    # Made just now: nobody has visited or watched it (or, in a race, only just).
+    return CategoryReader(access, category, None, False)
+
+
 def category_get_for_user(
     *, user: User, course_slug: str, chapter_slug: str | None = None
 ) -> tuple[CourseAccess, Category]:
     """The general category (no ``chapter_slug``) or a chapter's; made on first use."""
-    from forum.services import category_ensure
-
-    access = forum_get_for_member(user=user, course_slug=course_slug)
-    categories = (
-        Category.objects.select_related("chapter")
-        .defer("chapter__body")
-        .filter(course=access.course)
-    )
-    if chapter_slug is None:
-        category = categories.filter(kind=Category.Kind.GENERAL).first()
-        category = category or category_ensure(course=access.course, chapter=None)
-    else:
-        category = categories.filter(chapter__slug=chapter_slug).first()
-        if category is None:
-            chapter = Chapter.objects.filter(course=access.course, slug=chapter_slug).first()
-            if chapter is None:
-                raise Http404("No such chapter.")
-            category = category_ensure(course=access.course, chapter=chapter)
-    category.course = access.course
-    return access, category
+    reader = category_get_for_reader(user=user, course_slug=course_slug, chapter_slug=chapter_slug)
+    return reader.access, reader.category
 
 
 def _access_from(*, user: User, course: Course, enrolment: Enrolment | None) -> CourseAccess:

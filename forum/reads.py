@@ -319,3 +319,113 @@ def category_row(*, user: User, course_slug: str, chapter_slug: str | None) -> C
     if visit is not None:
         sql.attach(visit, "category", category)
     return CategoryRow(course, enrolment, category, visit, bool(row[start]))
+
+
+# --- A page of a category's threads --------------------------------------------------------------
+
+# What a category page shows of each thread (forum/includes/thread_row.html), with the keys of
+# what it links to.
+LISTED_THREAD_FIELDS = (
+    "id",
+    "author",
+    "last_poster",
+    "question",
+    "assignment",
+    "accepted_post",
+    "title",
+    "is_pinned",
+    "is_locked",
+    "is_hidden",
+    "post_count",
+    "last_posted_at",
+    "created_at",
+)
+
+
+@dataclass(frozen=True)
+class ListedThread:
+    """A thread of a category page, with its author, last poster and anchor linked, and how far
+    the reader has read it (None: never opened)."""
+
+    thread: Thread
+    last_read_number: int | None
+
+
+@lru_cache(maxsize=8)
+def _threads_read(
+    visible_only: bool, by_question: bool, by_assignment: bool
+) -> tuple[str, tuple[sql.Columns[Any], ...]]:
+    columns: tuple[sql.Columns[Any], ...] = (
+        sql.Columns(Thread, "t", only=LISTED_THREAD_FIELDS),
+        sql.Columns(User, "au", only=PERSON_FIELDS),
+        sql.Columns(User, "lp", only=PERSON_FIELDS),
+        sql.Columns(Question, "q", only=("id", "key")),
+        sql.Columns(Assignment, "a", only=("id", "title")),
+    )
+    conditions = [f"t.{_column(Thread, 'category')} = %(category)s"]
+    if visible_only:
+        conditions.append(f"NOT t.{_column(Thread, 'is_hidden')}")  # as the partial index says
+    if by_question:
+        conditions.append(f"t.{_column(Thread, 'question')} = %(question)s")
+    if by_assignment:
+        conditions.append(f"t.{_column(Thread, 'assignment')} = %(assignment)s")
+    order = ", ".join(
+        f"t.{_column(Thread, name)} DESC" for name in ("is_pinned", "last_posted_at", "id")
+    )
+    statement = (
+        f"SELECT {', '.join(c.sql for c in columns)},"  # noqa: S608 - names from the models
+        f" r.{_column(ThreadRead, 'last_read_number')}"
+        f" FROM {sql.table(Thread)} t"
+        f" LEFT JOIN {sql.table(User)} au ON au.id = t.{_column(Thread, 'author')}"
+        f" LEFT JOIN {sql.table(User)} lp ON lp.id = t.{_column(Thread, 'last_poster')}"
+        f" LEFT JOIN {sql.table(Question)} q ON q.id = t.{_column(Thread, 'question')}"
+        f" LEFT JOIN {sql.table(Assignment)} a ON a.id = t.{_column(Thread, 'assignment')}"
+        # One read mark per reader and thread (a constraint).
+        f" LEFT JOIN {sql.table(ThreadRead)} r ON r.{_column(ThreadRead, 'thread')} = t.id"
+        f"  AND r.{_column(ThreadRead, 'user')} = %(user)s"
+        f" WHERE {' AND '.join(conditions)}"
+        f" ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s"
+    )
+    return statement, columns
+
+
+def threads_listed(
+    *,
+    category_id: int,
+    user: User,
+    visible_only: bool,
+    question_id: int | None,
+    assignment_id: int | None,
+    offset: int,
+    limit: int,
+) -> list[ListedThread]:
+    """The category's threads (only those not hidden if ``visible_only``; only those about the
+    question or the assignment if given), pinned first then by latest activity."""
+    statement, columns = _threads_read(
+        visible_only, question_id is not None, assignment_id is not None
+    )
+    params = {
+        "category": category_id,
+        "user": user.pk,
+        "question": question_id,
+        "assignment": assignment_id,
+        "limit": limit,
+        "offset": offset,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        rows = cursor.fetchall()
+    found = []
+    for row in rows:
+        start = 0
+        instances: list[Any] = []
+        for part in columns:
+            instances.append(part.instance(row, start))
+            start += len(part)
+        thread, author, last_poster, question, assignment = instances
+        sql.attach(thread, "author", author)
+        sql.attach(thread, "last_poster", last_poster)
+        sql.attach(thread, "question", question)
+        sql.attach(thread, "assignment", assignment)
+        found.append(ListedThread(thread, row[start]))
+    return found

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.core.paginator import Page, Paginator
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.urls import reverse
 
@@ -31,23 +31,6 @@ from forum.models import (
 from grader.models import Assignment
 
 THREADS_PER_PAGE = 30
-# What a category page shows of each thread (forum/includes/thread_row.html).
-THREAD_ROW_FIELDS = (
-    "title",
-    "is_pinned",
-    "is_locked",
-    "is_hidden",
-    "accepted_post_id",
-    "post_count",
-    "last_posted_at",
-    "created_at",
-    "author__username",
-    "author__display_name",
-    "last_poster__username",
-    "last_poster__display_name",
-    "question__key",
-    "assignment__title",
-)
 POSTS_PER_PAGE = 20
 NOTIFICATIONS_PER_PAGE = 30
 
@@ -155,35 +138,40 @@ def threads_for_category(
     question_id: int | None = None,
     assignment_id: int | None = None,
 ) -> ThreadListing:
-    """A page of the category's threads, pinned first then by latest activity (two queries: the
-    page, the reader's read marks; three about a question or an assignment, which counts them).
-    The whole category's count is the one stored on it (see forum.services)."""
-    threads = _visible_threads(Thread.objects.filter(category=category), is_staff=is_staff)
-    if question_id is not None:
-        threads = threads.filter(question_id=question_id)
-    if assignment_id is not None:
-        threads = threads.filter(assignment_id=assignment_id)
-    threads = (
-        threads.select_related("author", "last_poster", "question", "assignment")
-        .only(*THREAD_ROW_FIELDS)
-        .order_by("-is_pinned", "-last_posted_at", "-id")
-    )
+    """A page of the category's threads, pinned first then by latest activity, with the
+    reader's read marks (one query, ``forum.reads``; two about a question or an assignment,
+    which counts them). The whole category's count is the one stored on it (see
+    forum.services)."""
     if question_id is None and assignment_id is None:
         count = category.thread_count + (category.hidden_thread_count if is_staff else 0)
-        paginator: Paginator = _CountedPaginator(threads, THREADS_PER_PAGE, count=count)
     else:
-        paginator = Paginator(threads, THREADS_PER_PAGE)
-    page = paginator.get_page(page_number)
-    page_threads = list(page.object_list)
-    reads = dict(
-        ThreadRead.objects.filter(user=user, thread__in=page_threads).values_list(
-            "thread_id", "last_read_number"
-        )
+        threads = _visible_threads(Thread.objects.filter(category=category), is_staff=is_staff)
+        if question_id is not None:
+            threads = threads.filter(question_id=question_id)
+        if assignment_id is not None:
+            threads = threads.filter(assignment_id=assignment_id)
+        count = threads.count()
+    paginator = _CountedPaginator(Thread.objects.none(), THREADS_PER_PAGE, count=count)
+    try:
+        number = paginator.validate_number(1 if page_number is None else page_number)
+    except PageNotAnInteger:
+        number = 1
+    except EmptyPage:
+        number = paginator.num_pages
+    listed = reads.threads_listed(
+        category_id=category.pk,
+        user=user,
+        visible_only=not is_staff,
+        question_id=question_id,
+        assignment_id=assignment_id,
+        offset=(number - 1) * THREADS_PER_PAGE,
+        limit=THREADS_PER_PAGE,
     )
+    page = Page([item.thread for item in listed], number, paginator)
     links = Links(THREAD_ROUTES)
     rows = []
-    for thread in page_threads:
-        last_read = reads.get(thread.pk)
+    for item in listed:
+        thread, last_read = item.thread, item.last_read_number
         if last_read is None:
             is_new = thread.created_at > since
             new_posts = thread.post_count if is_new else 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.backends.utils import csrf_input
@@ -102,8 +101,13 @@ def _category_page(
     course_access: access.CourseAccess,
     category: Category,
     anchor: Question | Assignment | None = None,
+    reader: access.CategoryReader | None = None,
 ) -> HttpResponse:
-    visit = selectors.category_visit_for(user=request.user, category=category)
+    if reader is not None:
+        visit, watching = reader.visit, reader.watching
+    else:
+        visit = selectors.category_visit_for(user=request.user, category=category)
+        watching = selectors.category_watching(user=request.user, category=category)
     since = services.category_visit(user=request.user, category=category, visit=visit)
     listing = selectors.threads_for_category(
         category=category,
@@ -130,7 +134,7 @@ def _category_page(
         "listing": listing,
         "rows_html": _thread_rows_html(listing),
         "page_obj": listing.page,
-        "watching": selectors.category_watching(user=request.user, category=category),
+        "watching": watching,
         "new_url": new_url,
     }
     return render(request, "forum/category.html", context)
@@ -156,7 +160,7 @@ def _thread_rows_html(listing: selectors.ThreadListing) -> SafeString:
                 "post_count": thread.post_count,
                 "last_poster": thread.last_poster.public_name if thread.last_poster else "",
                 "last_posted_at": thread.last_posted_at,
-                "last_posted_ago": naturaltime(thread.last_posted_at),
+                "last_posted_ago": fragments.natural_time(thread.last_posted_at),
                 "is_new": row.is_new,
                 "new_posts": row.new_posts,
             }
@@ -169,10 +173,12 @@ def _thread_rows_html(listing: selectors.ThreadListing) -> SafeString:
 def category_detail(
     request: AuthenticatedRequest, course_slug: str, chapter_slug: str | None = None
 ) -> HttpResponse:
-    course_access, category = access.category_get_for_user(
+    reader = access.category_get_for_reader(
         user=request.user, course_slug=course_slug, chapter_slug=chapter_slug
     )
-    return _category_page(request, course_access=course_access, category=category)
+    return _category_page(
+        request, course_access=reader.access, category=reader.category, reader=reader
+    )
 
 
 @login_required
@@ -290,7 +296,7 @@ def _search_hits_html(hits: list[SearchHit]) -> SafeString:
                 "snippet": hit.snippet,
                 "author": hit.post.author.public_name if hit.post.author else "",
                 "created_at": hit.post.created_at,
-                "created_ago": naturaltime(hit.post.created_at),
+                "created_ago": fragments.natural_time(hit.post.created_at),
             }
             for hit in hits
         ),
@@ -347,7 +353,7 @@ def _posts_html(
             "author": post.author.public_name if post.author else "",
             "role": row.role,
             "created_at": post.created_at,
-            "created_ago": naturaltime(post.created_at),
+            "created_ago": fragments.natural_time(post.created_at),
             "edit_count": post.edit_count,
             "is_new": row.is_new,
             "is_accepted": row.is_accepted,

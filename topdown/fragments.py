@@ -26,12 +26,15 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from django import forms
+from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.core.signals import setting_changed
 from django.http import HttpRequest, QueryDict
 from django.template.backends.utils import csrf_input
@@ -134,11 +137,24 @@ def render_memoised(
     return mark_safe(html)  # noqa: S308
 
 
+@lru_cache(maxsize=MAX_FRAGMENTS)
+def _natural_time(value: datetime, second: int, language: str | None) -> str:
+    return str(naturaltime(value))
+
+
+def natural_time(value: datetime) -> str:
+    """``naturaltime(value)`` ("3 minutes ago"), worked out once a second in each process for
+    each value: a page of twenty posts or thirty threads spent a tenth of its time on it. The
+    text may therefore be up to a second old, as it would be had the page taken a second."""
+    return _natural_time(value, int(time.time()), translation.get_language())
+
+
 def _forget(**kwargs: Any) -> None:
     # The development server reloads an edited template without restarting the process, and
     # tests change settings (formats, templates) within one.
     _render.cache_clear()
     _render_form.cache_clear()
+    _natural_time.cache_clear()
     with _memoised_lock:
         _memoised.clear()
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from courses.access import course_access_for_user
 from forum import access, reads, selectors, services
-from forum.models import Post, PostLike
+from forum.models import Post, PostLike, Thread
 from tests.factories import ChapterFactory, CourseFactory, EnrolmentFactory, QuestionFactory
 from tests.forum.conftest import reply_to, start_thread
 from tests.forum.test_spoilers import attempt
@@ -162,3 +162,82 @@ def test_the_category_read_finds_this_courses_chapter_only(cast, place):
         user=cast.student, course_slug=cast.course.slug, chapter_slug="no-such-chapter"
     )
     assert missing is not None and missing.category is None
+
+
+@pytest.mark.parametrize("reader_name", ["other_student", "ta"])
+def test_the_thread_listing_is_the_orms_for_students_and_staff(
+    client_for, cast, place, reader_name
+):
+    reader = getattr(cast, reader_name)
+    anchors = [{}, {"question": place.question}, {"assignment": place.assignment}]
+    threads = [
+        start_thread(cast.student, place.category, title=f"Thread {index}", **anchors[index % 3])
+        for index in range(70)
+    ]
+    ta_access = access.thread_get_for_user(user=cast.ta, thread_id=threads[0].pk)
+    for thread in threads[::7]:
+        services.thread_moderate(
+            staff=access.thread_get_for_user(user=cast.ta, thread_id=thread.pk),
+            action=services.ThreadAction.HIDE,
+        )
+    services.thread_moderate(staff=ta_access, action=services.ThreadAction.UNHIDE)
+    services.thread_moderate(
+        staff=access.thread_get_for_user(user=cast.ta, thread_id=threads[5].pk),
+        action=services.ThreadAction.PIN,
+    )
+    reply_to(cast.other_student, threads[3])
+    client_for(reader).get(reverse("forum:thread_detail", args=[threads[3].pk]))
+    category = type(place.category).objects.get(pk=place.category.pk)
+    category.course = cast.course
+    is_staff = reader_name == "ta"
+    orm = Thread.objects.filter(category=category).order_by("-is_pinned", "-last_posted_at", "-id")
+    if not is_staff:
+        orm = orm.filter(is_hidden=False)
+
+    for anchor, filters in [
+        ({}, {}),
+        ({"question_id": place.question.pk}, {"question": place.question}),
+        ({"assignment_id": place.assignment.pk}, {"assignment": place.assignment}),
+    ]:
+        expected = list(orm.filter(**filters).values_list("pk", flat=True))
+        shown = []
+        for page_number in (1, 2, 3, "9", "x"):
+            listing = selectors.threads_for_category(
+                category=category,
+                user=reader,
+                is_staff=is_staff,
+                since=cast.student.date_joined,
+                page_number=page_number,
+                **anchor,
+            )
+            assert listing.page.paginator.count == len(expected)
+            shown.append([row.thread.pk for row in listing.rows])
+        # As Paginator.get_page: past the end is the last page, nonsense the first.
+        pages = [expected[i : i + 30] for i in range(0, len(expected), 30)] or [[]]
+        assert shown == [*(pages[min(n, len(pages)) - 1] for n in (1, 2, 3)), pages[-1], pages[0]]
+
+    listing = selectors.threads_for_category(
+        category=category,
+        user=reader,
+        is_staff=is_staff,
+        since=cast.student.date_joined,
+        page_number=1,
+    )
+    by_pk = {row.thread.pk: row for row in listing.rows}
+    assert listing.rows[0].thread.pk == threads[5].pk  # pinned first
+    assert by_pk[threads[3].pk].new_posts == 0 and not by_pk[threads[3].pk].is_new
+    assert all(row.is_new for pk, row in by_pk.items() if pk != threads[3].pk)
+    assert by_pk[threads[3].pk].thread.last_poster.public_name == cast.other_student.public_name
+
+
+def test_the_times_shown_read_as_naturaltime_does():
+    from datetime import timedelta
+
+    from django.contrib.humanize.templatetags.humanize import naturaltime
+    from django.utils import timezone
+
+    from topdown.fragments import natural_time
+
+    now = timezone.now()
+    for ago in (timedelta(minutes=3), timedelta(hours=5), timedelta(days=40), timedelta(0)):
+        assert natural_time(now - ago) == naturaltime(now - ago)
