@@ -26,15 +26,14 @@ from __future__ import annotations
 
 import secrets
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from django import forms
-from django.contrib.humanize.templatetags.humanize import naturaltime
+from django.contrib.humanize.templatetags.humanize import NaturalTimeFormatter, naturaltime
 from django.core.signals import setting_changed
 from django.http import HttpRequest, QueryDict
 from django.template.backends.utils import csrf_input
@@ -43,6 +42,8 @@ from django.urls import get_script_prefix
 from django.utils import timezone, translation
 from django.utils.autoreload import file_changed
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.timesince import timesince, timeuntil
+from django.utils.timezone import is_aware
 
 MAX_FRAGMENTS = 4096  # a few MB per process at most
 MAX_FORMS = 256
@@ -138,15 +139,46 @@ def render_memoised(
 
 
 @lru_cache(maxsize=MAX_FRAGMENTS)
-def _natural_time(value: datetime, second: int, language: str | None) -> str:
-    return str(naturaltime(value))
+def _natural_short(kind: str, count: int, language: str | None) -> str:
+    return str(NaturalTimeFormatter.time_strings[kind] % {"count": count})
+
+
+@lru_cache(maxsize=MAX_FRAGMENTS)
+def _natural_long(value: datetime, past: bool, hours: int, language: str | None) -> str:
+    # Any moment of the hour gives the same text (see natural_time): its middle stands for all.
+    shift = timedelta(hours=hours, minutes=30)
+    if past:
+        delta = timesince(value, value + shift, time_strings=NaturalTimeFormatter.past_substrings)
+        return str(NaturalTimeFormatter.time_strings["past-day"] % {"delta": delta})
+    delta = timeuntil(value, value - shift, time_strings=NaturalTimeFormatter.future_substrings)
+    return str(NaturalTimeFormatter.time_strings["future-day"] % {"delta": delta})
 
 
 def natural_time(value: datetime) -> str:
-    """``naturaltime(value)`` ("3 minutes ago"), worked out once a second in each process for
-    each value: a page of twenty posts or thirty threads spent a tenth of its time on it. The
-    text may therefore be up to a second old, as it would be had the page taken a second."""
-    return _natural_time(value, int(time.time()), translation.get_language())
+    """What ``naturaltime(value)`` says ("3 minutes ago"), for an aware datetime, from memory:
+    a page of twenty posts or thirty threads spent a tenth of its time working it out.
+
+    Within a day the text is a count of seconds, minutes or hours, kept per count. From a day
+    on it names at most days and hours (or coarser units), and it changes only when a whole
+    number of hours has gone by since ``value`` (calendar months included: a month after a
+    time of day is at the same time of day); the text for an hour is worked out once, from
+    the middle of that hour, and kept per value."""
+    if not is_aware(value):
+        return str(naturaltime(value))
+    now = datetime.now(UTC)
+    past = value < now
+    delta = now - value if past else value - now
+    language = translation.get_language()
+    if delta.days != 0:
+        return _natural_long(value, past, int(delta.total_seconds() // 3600), language)
+    direction = "past" if past else "future"
+    if delta.seconds == 0:
+        return _natural_short("now", 0, language)
+    if delta.seconds < 60:
+        return _natural_short(f"{direction}-second", delta.seconds, language)
+    if delta.seconds // 60 < 60:
+        return _natural_short(f"{direction}-minute", delta.seconds // 60, language)
+    return _natural_short(f"{direction}-hour", delta.seconds // 3600, language)
 
 
 def _forget(**kwargs: Any) -> None:
@@ -154,7 +186,8 @@ def _forget(**kwargs: Any) -> None:
     # tests change settings (formats, templates) within one.
     _render.cache_clear()
     _render_form.cache_clear()
-    _natural_time.cache_clear()
+    _natural_short.cache_clear()
+    _natural_long.cache_clear()
     with _memoised_lock:
         _memoised.clear()
 

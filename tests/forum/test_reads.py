@@ -231,6 +231,7 @@ def test_the_thread_listing_is_the_orms_for_students_and_staff(
 
 
 def test_the_times_shown_read_as_naturaltime_does():
+    import random
     from datetime import timedelta
 
     from django.contrib.humanize.templatetags.humanize import naturaltime
@@ -238,6 +239,18 @@ def test_the_times_shown_read_as_naturaltime_does():
 
     from topdown.fragments import natural_time
 
+    rng = random.Random(7)
+    # Seconds, minutes and hours; then days to years, a safe distance from the whole hours at
+    # which the text changes (the call below is a moment later than natural_time's).
+    deltas = [timedelta(0), timedelta(seconds=5), timedelta(minutes=3), timedelta(hours=5)]
+    deltas += [
+        timedelta(hours=rng.randrange(24, 24 * 800), minutes=rng.randrange(5, 55))
+        for _ in range(300)
+    ]
     now = timezone.now()
-    for ago in (timedelta(minutes=3), timedelta(hours=5), timedelta(days=40), timedelta(0)):
-        assert natural_time(now - ago) == naturaltime(now - ago)
+    for delta in deltas:
+        for value in (now - delta, now + delta + timedelta(seconds=30)):
+            assert natural_time(value) == naturaltime(value), (delta, value)
+            assert natural_time(value) == naturaltime(value)  # from memory, the same
+    naive = timezone.make_naive(now - timedelta(days=3, minutes=20))
+    assert natural_time(naive) == naturaltime(naive)
