@@ -6,10 +6,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 
 from accounts.models import User
 from courses.models import Chapter, Course, Questionnaire
@@ -200,6 +201,14 @@ def categories_for_move(*, course: Course) -> list[Category]:
 # --- A thread -----------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=64)
+def _link_patterns(
+    routes: tuple[tuple[str, str], ...], prefix: str, urlconf: str | None
+) -> dict[str, str]:
+    # ``prefix`` and ``urlconf`` are part of the key only: reverse() reads them itself.
+    return {name: reverse(route, args=[Links.SENTINEL]) for name, route in routes}
+
+
 class Links:
     """Action URLs for many objects of one page, made by filling each id into routes reversed
     once: reversing a handful of routes for each of twenty or thirty rows costs more than the
@@ -208,9 +217,7 @@ class Links:
     SENTINEL = 987654321
 
     def __init__(self, routes: dict[str, str]) -> None:
-        self.patterns = {
-            name: reverse(route, args=[self.SENTINEL]) for name, route in routes.items()
-        }
+        self.patterns = _link_patterns(tuple(routes.items()), get_script_prefix(), get_urlconf())
 
     def for_id(self, pk: int) -> dict[str, str]:
         sentinel, value = str(self.SENTINEL), str(pk)

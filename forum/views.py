@@ -10,7 +10,6 @@ from django.template.backends.utils import csrf_input
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -324,12 +323,22 @@ def thread_detail(request: AuthenticatedRequest, thread_id: int) -> HttpResponse
         thread_access,
         page=page,
         posts=_posts_html(request, thread_access, page),
-        reply_form=ReplyForm(answers=thread_access.can_mark_answers)
+        reply_fields=_reply_fields(answers=thread_access.can_mark_answers)
         if thread_access.can_reply
         else None,
         accepted_url=post_url(thread.accepted_post) if thread.accepted_post else "",
     )
     return render(request, "forum/thread.html", context)
+
+
+def _reply_fields(*, answers: bool) -> SafeString:
+    """An empty reply form's fields: the same for every thread that has answers to hide, and
+    for every other (``ReplyForm`` is built from ``answers`` alone)."""
+    return fragments.render_memoised(
+        "forum/includes/reply_fields.html",
+        key=("forum reply", answers),
+        context=lambda: {"form": ReplyForm(answers=answers)},
+    )
 
 
 def _posts_html(
@@ -344,34 +353,40 @@ def _posts_html(
         if thread_access.can_reply
         else ""
     )
-    parts: list[str] = []
-    token = ""
+    contexts = []
     for row in page.rows:
         post = row.post
-        context = {
-            "number": post.number,
-            "author": post.author.public_name if post.author else "",
-            "role": row.role,
-            "created_at": post.created_at,
-            "created_ago": fragments.natural_time(post.created_at),
-            "edit_count": post.edit_count,
-            "is_new": row.is_new,
-            "is_accepted": row.is_accepted,
-            "contains_answer": post.contains_answer,
-            "is_hidden": post.is_hidden,
-            "visible": row.visible,
-            "about_question": thread_access.thread.question_id is not None,
-            "is_own": row.is_own,
-            "liked": row.liked,
-            "like_count": post.like_count,
-            "quote_url": f"{quote_base}?quote={post.pk}" if quote_base else "",
-            "can_accept": thread_access.can_accept,
-            "can_edit": row.can_edit,
-            "can_moderate": thread_access.can_moderate,
-            "can_mark_answers": thread_access.can_mark_answers,
-            **{f"{name}_url": url for name, url in row.links.items()},
-        }
-        parts.append(fragments.render_fragment("forum/includes/post_start.html", **context))
+        contexts.append(
+            {
+                "number": post.number,
+                "author": post.author.public_name if post.author else "",
+                "role": row.role,
+                "created_at": post.created_at,
+                "created_ago": fragments.natural_time(post.created_at),
+                "edit_count": post.edit_count,
+                "is_new": row.is_new,
+                "is_accepted": row.is_accepted,
+                "contains_answer": post.contains_answer,
+                "is_hidden": post.is_hidden,
+                "visible": row.visible,
+                "about_question": thread_access.thread.question_id is not None,
+                "is_own": row.is_own,
+                "liked": row.liked,
+                "like_count": post.like_count,
+                "quote_url": f"{quote_base}?quote={post.pk}" if quote_base else "",
+                "can_accept": thread_access.can_accept,
+                "can_edit": row.can_edit,
+                "can_moderate": thread_access.can_moderate,
+                "can_mark_answers": thread_access.can_mark_answers,
+                **{f"{name}_url": url for name, url in row.links.items()},
+            }
+        )
+    starts = fragments.render_each("forum/includes/post_start.html", contexts)
+    ends = fragments.render_each("forum/includes/post_end.html", contexts)
+    parts: list[str] = []
+    token = ""
+    for row, start, end in zip(page.rows, starts, ends, strict=True):
+        parts.append(start)
         if row.visible:
             report = ""
             if row.report is not None:
@@ -381,14 +396,7 @@ def _posts_html(
                 )
             # body_html is stored sanitised (topdown.markdown); the report, an autoescaped
             # template's output.
-            parts.append(
-                format_html(
-                    '<div class="post-body prose">{}</div>{}',
-                    mark_safe(post.body_html),  # noqa: S308
-                    mark_safe(report),  # noqa: S308
-                )
-            )
-        end: str = fragments.render_fragment("forum/includes/post_end.html", **context)
+            parts += ('<div class="post-body prose">', row.post.body_html, "</div>", report)
         if fragments.CSRF_SLOT in end:
             # One token for the page's forms, as {% csrf_token %} gives: masking one for each
             # post costs more than the rest of the post's HTML.

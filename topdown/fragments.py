@@ -78,6 +78,13 @@ def render_fragments(template_name: str, contexts: Iterable[Mapping[str, Hashabl
     return mark_safe("".join(parts))  # noqa: S308
 
 
+def render_each(template_name: str, contexts: Iterable[Mapping[str, Hashable]]) -> list[str]:
+    """``render_fragments`` without the joining: each context's HTML (safe: the output of an
+    autoescaping template), for a caller that puts something between them."""
+    setting = _setting()
+    return [_render(template_name, tuple(context.items()), setting) for context in contexts]
+
+
 def render_fragment(template_name: str, **context: Hashable) -> SafeString:
     return render_fragments(template_name, [context])
 
