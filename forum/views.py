@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import User
 from courses.models import Question
-from forum import access, notifications, selectors, services
+from forum import access, notifications, page_parts, selectors, services
 from forum.access import PostAction, ThreadAccess
 from forum.errors import run_error_of
 from forum.forms import (
@@ -319,14 +319,29 @@ def thread_detail(request: AuthenticatedRequest, thread_id: int) -> HttpResponse
         notifications.notifications_read_for_thread(
             user=request.user, thread=thread, up_to=page.last_number
         )
+    accepted_url = post_url(thread.accepted_post) if thread.accepted_post else ""
+    # One token for the page's forms, as {% csrf_token %} gives: masking one for each form
+    # costs more than the rest of the form's HTML.
+    token = str(csrf_input(request))
     context = _thread_context(
         thread_access,
         page=page,
-        posts=_posts_html(request, thread_access, page),
+        breadcrumbs=page_parts.breadcrumbs(
+            course_slug=thread.course.slug,
+            course_title=thread.course.title,
+            category_title=thread.category.display_title,
+            category_url=category_url(thread.category),
+            thread=page_parts.ThreadRef(thread.pk, thread.title),
+        ),
+        head=page_parts.thread_head(
+            thread_access, page=page, accepted_url=accepted_url, csrf_token=token
+        ),
+        pages=page_parts.thread_pages(page),
+        posts=_posts_html(thread_access, page, csrf_token=token),
         reply_fields=_reply_fields(answers=thread_access.can_mark_answers)
         if thread_access.can_reply
         else None,
-        accepted_url=post_url(thread.accepted_post) if thread.accepted_post else "",
+        accepted_url=accepted_url,
     )
     return render(request, "forum/thread.html", context)
 
@@ -342,7 +357,7 @@ def _reply_fields(*, answers: bool) -> SafeString:
 
 
 def _posts_html(
-    request: HttpRequest, thread_access: ThreadAccess, page: selectors.ThreadPage
+    thread_access: ThreadAccess, page: selectors.ThreadPage, *, csrf_token: str
 ) -> SafeString:
     """The page's posts. Around each post's text, its start and its end are drawn once per
     process for what they show to this reader (their like, whether the post is new to them,
@@ -384,7 +399,6 @@ def _posts_html(
     starts = fragments.render_each("forum/includes/post_start.html", contexts)
     ends = fragments.render_each("forum/includes/post_end.html", contexts)
     parts: list[str] = []
-    token = ""
     for row, start, end in zip(page.rows, starts, ends, strict=True):
         parts.append(start)
         if row.visible:
@@ -397,12 +411,7 @@ def _posts_html(
             # body_html is stored sanitised (topdown.markdown); the report, an autoescaped
             # template's output.
             parts += ('<div class="post-body prose">', row.post.body_html, "</div>", report)
-        if fragments.CSRF_SLOT in end:
-            # One token for the page's forms, as {% csrf_token %} gives: masking one for each
-            # post costs more than the rest of the post's HTML.
-            token = token or str(csrf_input(request))
-            end = end.replace(fragments.CSRF_SLOT, token)
-        parts.append(end)
+        parts.append(end.replace(fragments.CSRF_SLOT, csrf_token))
     return mark_safe("".join(parts))  # noqa: S308 - each part is safe, see above
 
 
