@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.safestring import SafeString
 
+from courses.models import Question
 from forum.access import ThreadAccess
+from forum.models import Category
 from forum.selectors import ThreadPage
+from grader.models import Assignment
 from topdown import fragments
 
 
@@ -130,3 +135,42 @@ def thread_pages(page: ThreadPage) -> SafeString:
     return fragments.render_fragment(
         "forum/includes/thread_pages.html", page=ThreadPages(page.number, page.num_pages)
     )
+
+
+def category_head(
+    request: HttpRequest,
+    *,
+    category: Category,
+    category_url: str,
+    anchor: Question | Assignment | None,
+    new_url: str,
+    watching: bool,
+) -> SafeString:
+    """A category page's title, description and tools (``forum/includes/category_head.html``),
+    or those of the threads about ``anchor``; the watch form with the request's CSRF field."""
+    chapter = category.chapter if category.chapter_id is not None else None
+    course_slug = category.course.slug
+    # As the template read them: a question's key when it has one, else the anchor's title.
+    anchor_key = anchor.key if isinstance(anchor, Question) and anchor.key else None
+    anchor_title = getattr(anchor, "title", "") if anchor is not None and not anchor_key else None
+    watch_url = ""
+    if anchor is None:
+        watch_url = (
+            reverse("forum:category_chapter_watch", args=[course_slug, chapter.slug])
+            if chapter is not None
+            else reverse("forum:category_general_watch", args=[course_slug])
+        )
+    html = fragments.render_fragment(
+        "forum/includes/category_head.html",
+        anchored=anchor is not None,
+        anchor_key=anchor_key,
+        anchor_title=anchor_title,
+        category_title=category.display_title,
+        category_url=category_url,
+        is_chapter=chapter is not None,
+        description=category.description,
+        new_url=new_url,
+        watch_url=watch_url,
+        watching=watching,
+    )
+    return fragments.fill_csrf_slots(html, request)

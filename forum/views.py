@@ -33,6 +33,7 @@ from forum.models import Category, Post
 from forum.rendering import quote_markdown
 from forum.rules import PostRefused
 from forum.search import SearchHit, posts_search
+from grader import page_parts as grader_page_parts
 from grader.models import Assignment
 from topdown import fragments
 
@@ -124,15 +125,33 @@ def _category_page(
         new_url += f"?assignment={anchor.pk}"
     elif category.chapter_id:
         new_url += f"?chapter={category.chapter.slug}"  # type: ignore[union-attr]
+    course = course_access.course
+    here_url = category_url(category)
     context = {
         "access": course_access,
-        "course": course_access.course,
+        "course": course,
         "category": category,
-        "category_url": category_url(category),
+        "category_url": here_url,
         "anchor": anchor,
         "listing": listing,
+        "breadcrumbs": page_parts.breadcrumbs(
+            course_slug=course.slug,
+            course_title=course.title,
+            category_title=category.display_title,
+            category_url=here_url,
+            here="Threads about this" if anchor is not None else None,
+        ),
+        "head": page_parts.category_head(
+            request,
+            category=category,
+            category_url=here_url,
+            anchor=anchor,
+            new_url=new_url,
+            watching=watching,
+        ),
         "rows_html": _thread_rows_html(listing),
         "page_obj": listing.page,
+        "pagination": grader_page_parts.pagination(listing.page),
         "watching": watching,
         "new_url": new_url,
     }

@@ -60,3 +60,22 @@ def test_the_head_shows_the_anchor_the_lock_and_the_accepted_answer(client_for, 
     assert "Accepted answer:" not in before and "Locked</span>" not in before
     assert f'href="{reverse("forum:thread_detail", args=[thread.pk])}#post-2">post #2</a>' in after
     assert "Locked</span>" in after and ">Answered</span>" in after
+
+
+def test_the_threads_about_a_question_have_their_own_head(client_for, cast, place):
+    start_thread(cast.student, place.category, question=place.question, title="About the loss")
+    client = client_for(cast.other_student)
+    category_page = client.get(
+        reverse("forum:category_chapter", args=[cast.course.slug, place.chapter.slug])
+    ).content.decode()
+
+    anchor_page = client.get(
+        reverse("forum:anchor_detail", args=[cast.course.slug, "question", place.question.pk])
+    ).content.decode()
+
+    assert "<h1>Question loss</h1>" in anchor_page and "Ask about this" in anchor_page
+    assert f"Threads about this question, in {place.chapter.title}." in anchor_page
+    assert "Watch this category" not in anchor_page and "Threads about this</span>" in anchor_page
+    assert f"<h1>{place.chapter.title}</h1>" in category_page
+    assert "Watch this category" in category_page and "Ask about this" not in category_page
+    assert "<!--csrf-" not in category_page
