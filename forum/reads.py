@@ -10,6 +10,7 @@ they were: ``forum.access`` decides who may see what from the rows read here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -353,11 +354,30 @@ LISTED_THREAD_FIELDS = (
 
 @dataclass(frozen=True)
 class ListedThread:
-    """A thread of a category page, with its author, last poster and anchor linked, and how far
-    the reader has read it (None: never opened)."""
+    """What a category page shows of a thread, by value: no model instances, which cost more
+    to build than the rest of the page's rows (thirty threads, their authors and anchors)."""
 
-    thread: Thread
-    last_read_number: int | None
+    pk: int
+    title: str
+    is_pinned: bool
+    is_locked: bool
+    is_hidden: bool
+    is_answered: bool
+    post_count: int
+    last_posted_at: datetime
+    created_at: datetime
+    author: str  # the author's public name; "" for a former member
+    last_poster: str
+    question_key: str | None  # None: not about a question
+    assignment_title: str | None  # None: not about an assignment
+    last_read_number: int | None  # how far the reader has read it; None: never opened
+
+
+def _public_name(person: dict[str, Any]) -> str:
+    """``User.public_name`` of a person's columns; "" when the join found nobody."""
+    if person["id"] is None:
+        return ""
+    return str(person["display_name"] or person["username"])
 
 
 @lru_cache(maxsize=8)
@@ -431,17 +451,36 @@ def threads_listed(
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
         rows = cursor.fetchall()
+    threads, authors, posters, questions, assignments = columns
     found = []
     for row in rows:
         start = 0
-        instances: list[Any] = []
-        for part in columns:
-            instances.append(part.instance(row, start))
-            start += len(part)
-        thread, author, last_poster, question, assignment = instances
-        sql.attach(thread, "author", author)
-        sql.attach(thread, "last_poster", last_poster)
-        sql.attach(thread, "question", question)
-        sql.attach(thread, "assignment", assignment)
-        found.append(ListedThread(thread, row[start]))
+        thread = threads.named(row, start)
+        start += len(threads)
+        author = authors.named(row, start)
+        start += len(authors)
+        last_poster = posters.named(row, start)
+        start += len(posters)
+        question = questions.named(row, start)
+        start += len(questions)
+        assignment = assignments.named(row, start)
+        start += len(assignments)
+        found.append(
+            ListedThread(
+                pk=thread["id"],
+                title=thread["title"],
+                is_pinned=thread["is_pinned"],
+                is_locked=thread["is_locked"],
+                is_hidden=thread["is_hidden"],
+                is_answered=thread["accepted_post"] is not None,
+                post_count=thread["post_count"],
+                last_posted_at=thread["last_posted_at"],
+                created_at=thread["created_at"],
+                author=_public_name(author),
+                last_poster=_public_name(last_poster),
+                question_key=question["key"] if question["id"] is not None else None,
+                assignment_title=assignment["title"] if assignment["id"] is not None else None,
+                last_read_number=row[start],
+            )
+        )
     return found

@@ -104,7 +104,7 @@ def categories_for_forum(*, course: Course, user: User, is_staff: bool) -> list[
 
 @dataclass
 class ThreadRow:
-    thread: Thread
+    thread: reads.ListedThread
     # Posts not seen yet: every post of a thread never opened, else those after the last read.
     new_posts: int
     is_new: bool  # never opened, and started since the last visit
@@ -168,11 +168,11 @@ def threads_for_category(
         offset=(number - 1) * THREADS_PER_PAGE,
         limit=THREADS_PER_PAGE,
     )
-    page = Page([item.thread for item in listed], number, paginator)
+    page = Page(listed, number, paginator)
     links = Links(THREAD_ROUTES)
     rows = []
-    for item in listed:
-        thread, last_read = item.thread, item.last_read_number
+    for thread in listed:
+        last_read = thread.last_read_number
         if last_read is None:
             is_new = thread.created_at > since
             new_posts = thread.post_count if is_new else 0

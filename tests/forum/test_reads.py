@@ -227,7 +227,7 @@ def test_the_thread_listing_is_the_orms_for_students_and_staff(
     assert listing.rows[0].thread.pk == threads[5].pk  # pinned first
     assert by_pk[threads[3].pk].new_posts == 0 and not by_pk[threads[3].pk].is_new
     assert all(row.is_new for pk, row in by_pk.items() if pk != threads[3].pk)
-    assert by_pk[threads[3].pk].thread.last_poster.public_name == cast.other_student.public_name
+    assert by_pk[threads[3].pk].thread.last_poster == cast.other_student.public_name
 
 
 def test_the_times_shown_read_as_naturaltime_does():
@@ -254,3 +254,27 @@ def test_the_times_shown_read_as_naturaltime_does():
             assert natural_time(value) == naturaltime(value)  # from memory, the same
     naive = timezone.make_naive(now - timedelta(days=3, minutes=20))
     assert natural_time(naive) == naturaltime(naive)
+
+
+def test_the_listing_names_people_and_anchors_as_the_page_always_did(client_for, cast, place):
+    from accounts.models import User
+
+    cast.other_student.display_name = "Ada L."
+    cast.other_student.save(update_fields=["display_name"])
+    gone = User.objects.create_user(username="leaver", password="x")
+    EnrolmentFactory(user=gone, course=cast.course)
+    about_question = start_thread(cast.other_student, place.category, question=place.question)
+    about_assignment = start_thread(gone, place.category, assignment=place.assignment)
+    reply_to(cast.student, about_assignment)
+    gone.delete()
+
+    content = (
+        client_for(cast.ta)
+        .get(reverse("forum:category_chapter", args=[cast.course.slug, place.chapter.slug]))
+        .content.decode()
+    )
+
+    assert "by Ada L.</span>" in content and "about question loss" in content
+    assert "by a former member</span>" in content and "about Digits" in content
+    assert f"last by {cast.student.public_name} <time" in content
+    assert Thread.objects.filter(pk=about_question.pk, author__isnull=False).exists()
