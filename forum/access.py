@@ -10,6 +10,7 @@ edit history, liking, flagging) checks it too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -35,7 +36,12 @@ class ThreadAccess:
     # Whether posts marked as containing an answer show their content to this user.
     answers_visible: bool
 
-    @property
+    @cached_property
+    def user_id(self) -> int:
+        # Once: ``user`` is often the request's lazy user, and each post of a page asks.
+        return int(self.user.pk)
+
+    @cached_property
     def is_staff(self) -> bool:
         return self.access.is_staff
 
@@ -46,7 +52,7 @@ class ThreadAccess:
     @property
     def can_accept(self) -> bool:
         return self.is_staff or (
-            self.thread.author_id == self.user.pk and not self.thread.is_locked
+            self.thread.author_id == self.user_id and not self.thread.is_locked
         )
 
     @property
@@ -59,7 +65,7 @@ class ThreadAccess:
         return self.thread.question_id is not None or self.thread.assignment_id is not None
 
     def can_edit(self, post: Post) -> bool:
-        return self.is_staff or (post.author_id == self.user.pk and not self.thread.is_locked)
+        return self.is_staff or (post.author_id == self.user_id and not self.thread.is_locked)
 
 
 def _member_access(*, user: User, course: Course) -> CourseAccess:
@@ -89,7 +95,7 @@ def answers_visible_to(
 def post_content_visible(post: Post, thread_access: ThreadAccess) -> bool:
     """Whether the post's text (and what is attached to it) may be shown to this reader."""
     if thread_access.is_staff or (
-        post.author_id is not None and post.author_id == thread_access.user.pk
+        post.author_id is not None and post.author_id == thread_access.user_id
     ):
         return True
     if post.is_hidden:

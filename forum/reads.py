@@ -42,8 +42,18 @@ from topdown import sql
 # What the pages show of a chapter and of a person: never a chapter's text or a password hash.
 CHAPTER_FIELDS = tuple(f.name for f in Chapter._meta.concrete_fields if f.name != "body")
 PERSON_FIELDS = ("id", "username", "display_name")
-POST_FIELDS = tuple(
-    f.name for f in Post._meta.concrete_fields if f.name not in ("body", "search_vector")
+# What a thread page shows of a post (its text is stored rendered): the rest loads if read.
+POST_FIELDS = (
+    "id",
+    "thread",
+    "number",
+    "author",
+    "body_html",
+    "contains_answer",
+    "is_hidden",
+    "like_count",
+    "edit_count",
+    "created_at",
 )
 
 

@@ -297,6 +297,7 @@ def thread_page(*, thread_access: ThreadAccess, page_number: str | int | None) -
     first = (number - 1) * POSTS_PER_PAGE + 1
     found = reads.posts_in_range(thread=thread, user=user, first=first, end=first + POSTS_PER_PAGE)
     last_read = getattr(thread, "last_read_number", None) or 0
+    user_id = thread_access.user_id
     links = Links(POST_ROUTES)
     rows = []
     for item in found:
@@ -309,9 +310,9 @@ def thread_page(*, thread_access: ThreadAccess, page_number: str | int | None) -
                 visible=visible,
                 liked=item.liked,
                 role=item.role if post.author_id else None,
-                is_new=post.number > last_read and post.author_id != user.pk,
+                is_new=post.number > last_read and post.author_id != user_id,
                 is_accepted=post.pk == thread.accepted_post_id,
-                is_own=post.author_id is not None and post.author_id == user.pk,
+                is_own=post.author_id is not None and post.author_id == user_id,
                 can_edit=thread_access.can_edit(post),
                 show_code=bool(
                     report is not None and report.show_code_to_staff and thread_access.is_staff

@@ -341,7 +341,7 @@ def thread_detail(request: AuthenticatedRequest, thread_id: int) -> HttpResponse
     accepted_url = post_url(thread.accepted_post) if thread.accepted_post else ""
     # One token for the page's forms, as {% csrf_token %} gives: masking one for each form
     # costs more than the rest of the form's HTML.
-    token = str(csrf_input(request))
+    token = csrf_input(request)
     context = _thread_context(
         thread_access,
         page=page,
@@ -361,6 +361,7 @@ def thread_detail(request: AuthenticatedRequest, thread_id: int) -> HttpResponse
         if thread_access.can_reply
         else None,
         accepted_url=accepted_url,
+        csrf_field=token,
     )
     return render(request, "forum/thread.html", context)
 
