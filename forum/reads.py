@@ -76,6 +76,31 @@ class ThreadRow:
     submitted_anchor: bool  # True for a thread about neither a question nor an assignment
 
 
+def _thread_anchor_joins() -> str:
+    """The thread ``t``'s question ``q``, assignment ``a`` and its reader's enrolment ``e``."""
+    question, assignment = _column(Thread, "question"), _column(Thread, "assignment")
+    course, user = _column(Enrolment, "course"), _column(Enrolment, "user")
+    if connection.vendor != "postgresql":
+        return (
+            f" LEFT JOIN {sql.table(Question)} q ON q.id = t.{question}"
+            f" LEFT JOIN {sql.table(Assignment)} a ON a.id = t.{assignment}"
+            f" LEFT JOIN {sql.table(Enrolment)} e ON e.{course} = t.{_column(Thread, 'course')}"
+            f"  AND e.{user} = %(user)s"
+        )
+    # Each a subquery of its own (OFFSET 0 keeps PostgreSQL from folding it into the join): as
+    # plain joins, the question and the assignment (wide tables with many indexes) cost more
+    # than a millisecond of planning on every view.
+    return (
+        f" LEFT JOIN LATERAL (SELECT * FROM {sql.table(Question)} q0"  # noqa: S608 - names from the models
+        f"  WHERE q0.id = t.{question} OFFSET 0) q ON TRUE"
+        f" LEFT JOIN LATERAL (SELECT * FROM {sql.table(Assignment)} a0"
+        f"  WHERE a0.id = t.{assignment} OFFSET 0) a ON TRUE"
+        f" LEFT JOIN LATERAL (SELECT * FROM {sql.table(Enrolment)} e0"
+        f"  WHERE e0.{course} = t.{_column(Thread, 'course')} AND e0.{user} = %(user)s"
+        " OFFSET 0) e ON TRUE"
+    )
+
+
 @lru_cache(maxsize=1)
 def _thread_read() -> tuple[str, tuple[sql.Columns[Any], ...]]:
     columns: tuple[sql.Columns[Any], ...] = (
@@ -125,10 +150,7 @@ def _thread_read() -> tuple[str, tuple[sql.Columns[Any], ...]]:
         f" JOIN {sql.table(Course)} co ON co.id = t.{_column(Thread, 'course')}"
         f" JOIN {sql.table(Category)} cat ON cat.id = t.{_column(Thread, 'category')}"
         f" LEFT JOIN {sql.table(Chapter)} ch ON ch.id = cat.{_column(Category, 'chapter')}"
-        f" LEFT JOIN {sql.table(Question)} q ON q.id = t.{_column(Thread, 'question')}"
-        f" LEFT JOIN {sql.table(Assignment)} a ON a.id = t.{_column(Thread, 'assignment')}"
-        f" LEFT JOIN {sql.table(Enrolment)} e ON e.{_column(Enrolment, 'course')} = co.id"
-        f"  AND e.{_column(Enrolment, 'user')} = %(user)s"
+        f"{_thread_anchor_joins()}"
         " WHERE t.id = %(thread)s"
     )
     return statement, columns
