@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.backends.utils import csrf_input
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -53,9 +55,20 @@ def post_url(post: Post) -> str:
 
 def category_url(category: Category) -> str:
     course_slug = category.course.slug
-    if category.chapter_id is None or category.chapter is None:
+    chapter_slug = None
+    if category.chapter_id is not None and category.chapter is not None:
+        chapter_slug = category.chapter.slug
+    return _category_url(course_slug, chapter_slug, get_script_prefix(), get_urlconf())
+
+
+@lru_cache(maxsize=1024)
+def _category_url(
+    course_slug: str, chapter_slug: str | None, prefix: str, urlconf: str | None
+) -> str:
+    # ``prefix`` and ``urlconf`` are part of the key only: reverse() reads them itself.
+    if chapter_slug is None:
         return reverse("forum:category_general", args=[course_slug])
-    return reverse("forum:category_chapter", args=[course_slug, category.chapter.slug])
+    return reverse("forum:category_chapter", args=[course_slug, chapter_slug])
 
 
 def _thread_context(thread_access: ThreadAccess, **extra: object) -> dict[str, object]:
