@@ -278,3 +278,30 @@ def test_the_listing_names_people_and_anchors_as_the_page_always_did(client_for,
     assert "by a former member</span>" in content and "about Digits" in content
     assert f"last by {cast.student.public_name} <time" in content
     assert Thread.objects.filter(pk=about_question.pk, author__isnull=False).exists()
+
+
+def test_the_category_page_answers_as_before_for_every_kind_of_visitor(
+    client_for, cast, place, admin_user
+):
+    url = reverse("forum:category_chapter", args=[cast.course.slug, place.chapter.slug])
+    general = reverse("forum:category_general", args=[cast.course.slug])
+    new_chapter = ChapterFactory(course=cast.course)
+
+    assert client_for(cast.outsider).get(url).status_code == 403
+    assert client_for(cast.outsider).get(general).status_code == 403
+    client = client_for(cast.student)
+    assert (
+        client.get(f"/courses/no-such-course/forum/chapters/{place.chapter.slug}/").status_code
+        == 404
+    )
+    assert client.get(url.replace(place.chapter.slug, "no-such-chapter")).status_code == 404
+    made = client.get(reverse("forum:category_chapter", args=[cast.course.slug, new_chapter.slug]))
+    assert made.status_code == 200 and new_chapter.title in made.content.decode()
+    assert client.get(general).status_code == 200
+    thread = start_thread(cast.student, place.category)
+    as_admin = client_for(admin_user)  # a superuser, enrolled nowhere: an instructor here
+    assert (
+        'value="pin"'
+        in as_admin.get(reverse("forum:thread_detail", args=[thread.pk])).content.decode()
+    )
+    assert as_admin.get(url).status_code == 200
