@@ -10,15 +10,16 @@ edit history, liking, flagging) checks it too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.http import Http404
 
 from accounts.models import User
-from courses.access import CourseAccess, course_get_for_member
+from courses.access import NOT_A_MEMBER, CourseAccess, course_access_from, course_get_for_member
 from courses.models import Answer, Attempt, Chapter, Course, Enrolment, Question
-from forum.models import Category, Flag, Notification, Post, Thread, ThreadRead, Watch
+from forum import reads
+from forum.models import Category, CategoryVisit, Flag, Notification, Post, Thread
 from grader import access as grader_access
 from grader.models import Assignment, Submission
 
@@ -35,7 +36,12 @@ class ThreadAccess:
     # Whether posts marked as containing an answer show their content to this user.
     answers_visible: bool
 
-    @property
+    @cached_property
+    def user_id(self) -> int:
+        # Once: ``user`` is often the request's lazy user, and each post of a page asks.
+        return int(self.user.pk)
+
+    @cached_property
     def is_staff(self) -> bool:
         return self.access.is_staff
 
@@ -46,7 +52,7 @@ class ThreadAccess:
     @property
     def can_accept(self) -> bool:
         return self.is_staff or (
-            self.thread.author_id == self.user.pk and not self.thread.is_locked
+            self.thread.author_id == self.user_id and not self.thread.is_locked
         )
 
     @property
@@ -59,24 +65,22 @@ class ThreadAccess:
         return self.thread.question_id is not None or self.thread.assignment_id is not None
 
     def can_edit(self, post: Post) -> bool:
-        return self.is_staff or (post.author_id == self.user.pk and not self.thread.is_locked)
+        return self.is_staff or (post.author_id == self.user_id and not self.thread.is_locked)
 
 
 def _member_access(*, user: User, course: Course) -> CourseAccess:
     """``course_access_for_user`` for a course already loaded: one query for the enrolment."""
     enrolment = Enrolment.objects.filter(user=user, course=course).first()
-    role = enrolment.role if enrolment else None
-    if user.is_superuser:
-        role = "instructor"
-    if role is None:
-        raise PermissionDenied(NOT_MEMBER)
-    return CourseAccess(course=course, enrolment=enrolment, role=role)
+    return _access_from(user=user, course=course, enrolment=enrolment)
 
 
 def answers_visible_to(
     *, user: User, access: CourseAccess, question_id: int | None, assignment_id: int | None
 ) -> bool:
-    """Whether ``user`` has submitted the question or assignment (staff always may see)."""
+    """Whether ``user`` has submitted the question or assignment (staff always may see).
+
+    The thread page reads the same rule in SQL with the thread (``forum.reads.thread_row``);
+    a test holds the two to the same answers."""
     if access.is_staff or (question_id is None and assignment_id is None):
         return True
     if question_id is not None:
@@ -91,7 +95,7 @@ def answers_visible_to(
 def post_content_visible(post: Post, thread_access: ThreadAccess) -> bool:
     """Whether the post's text (and what is attached to it) may be shown to this reader."""
     if thread_access.is_staff or (
-        post.author_id is not None and post.author_id == thread_access.user.pk
+        post.author_id is not None and post.author_id == thread_access.user_id
     ):
         return True
     if post.is_hidden:
@@ -103,78 +107,83 @@ def forum_get_for_member(*, user: User, course_slug: str, staff: bool = False) -
     return course_get_for_member(user=user, course_slug=course_slug, staff=staff)
 
 
+@dataclass(frozen=True)
+class CategoryReader:
+    """A category its reader may read, with what the page shows of the reader's own state."""
+
+    access: CourseAccess
+    category: Category
+    visit: CategoryVisit | None
+    watching: bool
+
+
+def category_get_for_reader(
+    *, user: User, course_slug: str, chapter_slug: str | None = None
+) -> CategoryReader:
+    """The general category (no ``chapter_slug``) or a chapter's, made on first use; with the
+    reader's visit and watch. One statement (``forum.reads.category_row``) finds the course,
+    the reader's enrolment, the category, the visit and the watch; a category not made yet
+    takes the queries that make it."""
+    from forum.services import category_ensure
+
+    found = reads.category_row(user=user, course_slug=course_slug, chapter_slug=chapter_slug)
+    if found is None:
+        raise Http404("No such course.")
+    access = course_access_from(user=user, course=found.course, enrolment=found.enrolment)
+    if not access.is_member:
+        raise PermissionDenied(NOT_A_MEMBER)
+    if found.category is not None:
+        return CategoryReader(access, found.category, found.visit, found.watching)
+    if chapter_slug is None:
+        category = category_ensure(course=access.course, chapter=None)
+    else:
+        chapter = Chapter.objects.filter(course=access.course, slug=chapter_slug).first()
+        if chapter is None:
+            raise Http404("No such chapter.")
+        category = category_ensure(course=access.course, chapter=chapter)
+    category.course = access.course
+    # Made just now: nobody has visited or watched it (or, in a race, only just).
+    return CategoryReader(access, category, None, False)
+
+
 def category_get_for_user(
     *, user: User, course_slug: str, chapter_slug: str | None = None
 ) -> tuple[CourseAccess, Category]:
     """The general category (no ``chapter_slug``) or a chapter's; made on first use."""
-    from forum.services import category_ensure
-
-    access = forum_get_for_member(user=user, course_slug=course_slug)
-    categories = (
-        Category.objects.select_related("chapter")
-        .defer("chapter__body")
-        .filter(course=access.course)
-    )
-    if chapter_slug is None:
-        category = categories.filter(kind=Category.Kind.GENERAL).first()
-        category = category or category_ensure(course=access.course, chapter=None)
-    else:
-        category = categories.filter(chapter__slug=chapter_slug).first()
-        if category is None:
-            chapter = Chapter.objects.filter(course=access.course, slug=chapter_slug).first()
-            if chapter is None:
-                raise Http404("No such chapter.")
-            category = category_ensure(course=access.course, chapter=chapter)
-    category.course = access.course
-    return access, category
+    reader = category_get_for_reader(user=user, course_slug=course_slug, chapter_slug=chapter_slug)
+    return reader.access, reader.category
 
 
-def _thread_queryset(user: User) -> QuerySet[Thread]:
-    reads = ThreadRead.objects.filter(user=user, thread=OuterRef("pk"))
-    # The reader's own state comes with the thread: no extra queries on the thread page.
-    # Only what the thread page shows: each join costs planning time on the hottest query.
-    return (
-        Thread.objects.select_related(
-            "course", "category__chapter", "question", "assignment", "accepted_post"
-        )
-        .defer(
-            "accepted_post__body",
-            "accepted_post__body_html",
-            "accepted_post__search_vector",
-            "category__chapter__body",  # the chapter's whole text: only its title is shown
-        )
-        .annotate(
-            watching=Exists(Watch.objects.filter(user=user, thread=OuterRef("pk"))),
-            last_read_number=Subquery(reads.values("last_read_number")[:1]),
-        )
-    )
-
-
-def _thread_access(*, user: User, thread: Thread) -> ThreadAccess:
-    access = _member_access(user=user, course=thread.course)
-    if thread.is_hidden and not access.is_staff:
-        raise Http404("No such thread.")
-    thread.category.course = thread.course  # the same row: no query for it later
-    return ThreadAccess(
-        access=access,
-        thread=thread,
-        user=user,
-        answers_visible=answers_visible_to(
-            user=user,
-            access=access,
-            question_id=thread.question_id,
-            assignment_id=thread.assignment_id,
-        ),
-    )
+def _access_from(*, user: User, course: Course, enrolment: Enrolment | None) -> CourseAccess:
+    """``_member_access`` from an enrolment read already (or None)."""
+    role = enrolment.role if enrolment else None
+    if user.is_superuser:
+        role = "instructor"
+    if role is None:
+        raise PermissionDenied(NOT_MEMBER)
+    return CourseAccess(course=course, enrolment=enrolment, role=role)
 
 
 def thread_get_for_user(*, user: User, thread_id: int, reply: bool = False) -> ThreadAccess:
-    """A thread its course's members may read; ``reply``: and post in (not when locked)."""
-    try:
-        thread = _thread_queryset(user).get(pk=thread_id)
-    except Thread.DoesNotExist:
-        raise Http404("No such thread.") from None
-    thread_access = _thread_access(user=user, thread=thread)
+    """A thread its course's members may read; ``reply``: and post in (not when locked).
+
+    One statement (``forum.reads.thread_row``) reads the thread with its course, category,
+    anchors and accepted answer, and the reader's enrolment, watch, read mark and whether they
+    submitted what the thread is about (``answers_visible_to``'s rule); the thread carries the
+    reader's ``watching`` and ``last_read_number``."""
+    found = reads.thread_row(user=user, thread_id=thread_id)
+    if found is None:
+        raise Http404("No such thread.")
+    thread = found.thread
+    access = _access_from(user=user, course=thread.course, enrolment=found.enrolment)
+    if thread.is_hidden and not access.is_staff:
+        raise Http404("No such thread.")
+    thread_access = ThreadAccess(
+        access=access,
+        thread=thread,
+        user=user,
+        answers_visible=access.is_staff or found.submitted_anchor,
+    )
     if reply and not thread_access.can_reply:
         raise PermissionDenied(LOCKED)
     return thread_access

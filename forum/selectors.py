@@ -6,14 +6,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
-from django.core.paginator import Page, Paginator
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db import connection
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 
 from accounts.models import User
-from courses.models import STAFF_ROLES, Chapter, Course, Enrolment, Question, Questionnaire
+from courses.models import Chapter, Course, Question, Questionnaire
+from forum import reads
 from forum.access import ThreadAccess, post_content_visible
 from forum.models import (
     Category,
@@ -22,7 +24,6 @@ from forum.models import (
     Flag,
     Notification,
     Post,
-    PostLike,
     PostRevision,
     SubmissionReport,
     Thread,
@@ -32,23 +33,6 @@ from forum.models import (
 from grader.models import Assignment
 
 THREADS_PER_PAGE = 30
-# What a category page shows of each thread (forum/includes/thread_row.html).
-THREAD_ROW_FIELDS = (
-    "title",
-    "is_pinned",
-    "is_locked",
-    "is_hidden",
-    "accepted_post_id",
-    "post_count",
-    "last_posted_at",
-    "created_at",
-    "author__username",
-    "author__display_name",
-    "last_poster__username",
-    "last_poster__display_name",
-    "question__key",
-    "assignment__title",
-)
 POSTS_PER_PAGE = 20
 NOTIFICATIONS_PER_PAGE = 30
 
@@ -121,7 +105,7 @@ def categories_for_forum(*, course: Course, user: User, is_staff: bool) -> list[
 
 @dataclass
 class ThreadRow:
-    thread: Thread
+    thread: reads.ListedThread
     # Posts not seen yet: every post of a thread never opened, else those after the last read.
     new_posts: int
     is_new: bool  # never opened, and started since the last visit
@@ -156,35 +140,40 @@ def threads_for_category(
     question_id: int | None = None,
     assignment_id: int | None = None,
 ) -> ThreadListing:
-    """A page of the category's threads, pinned first then by latest activity (two queries: the
-    page, the reader's read marks; three about a question or an assignment, which counts them).
-    The whole category's count is the one stored on it (see forum.services)."""
-    threads = _visible_threads(Thread.objects.filter(category=category), is_staff=is_staff)
-    if question_id is not None:
-        threads = threads.filter(question_id=question_id)
-    if assignment_id is not None:
-        threads = threads.filter(assignment_id=assignment_id)
-    threads = (
-        threads.select_related("author", "last_poster", "question", "assignment")
-        .only(*THREAD_ROW_FIELDS)
-        .order_by("-is_pinned", "-last_posted_at", "-id")
-    )
+    """A page of the category's threads, pinned first then by latest activity, with the
+    reader's read marks (one query, ``forum.reads``; two about a question or an assignment,
+    which counts them). The whole category's count is the one stored on it (see
+    forum.services)."""
     if question_id is None and assignment_id is None:
         count = category.thread_count + (category.hidden_thread_count if is_staff else 0)
-        paginator: Paginator = _CountedPaginator(threads, THREADS_PER_PAGE, count=count)
     else:
-        paginator = Paginator(threads, THREADS_PER_PAGE)
-    page = paginator.get_page(page_number)
-    page_threads = list(page.object_list)
-    reads = dict(
-        ThreadRead.objects.filter(user=user, thread__in=page_threads).values_list(
-            "thread_id", "last_read_number"
-        )
+        threads = _visible_threads(Thread.objects.filter(category=category), is_staff=is_staff)
+        if question_id is not None:
+            threads = threads.filter(question_id=question_id)
+        if assignment_id is not None:
+            threads = threads.filter(assignment_id=assignment_id)
+        count = threads.count()
+    paginator = _CountedPaginator(Thread.objects.none(), THREADS_PER_PAGE, count=count)
+    try:
+        number = paginator.validate_number(1 if page_number is None else page_number)
+    except PageNotAnInteger:
+        number = 1
+    except EmptyPage:
+        number = paginator.num_pages
+    listed = reads.threads_listed(
+        category_id=category.pk,
+        user=user,
+        visible_only=not is_staff,
+        question_id=question_id,
+        assignment_id=assignment_id,
+        offset=(number - 1) * THREADS_PER_PAGE,
+        limit=THREADS_PER_PAGE,
     )
+    page = Page(listed, number, paginator)
     links = Links(THREAD_ROUTES)
     rows = []
-    for thread in page_threads:
-        last_read = reads.get(thread.pk)
+    for thread in listed:
+        last_read = thread.last_read_number
         if last_read is None:
             is_new = thread.created_at > since
             new_posts = thread.post_count if is_new else 0
@@ -213,6 +202,14 @@ def categories_for_move(*, course: Course) -> list[Category]:
 # --- A thread -----------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=64)
+def _link_patterns(
+    routes: tuple[tuple[str, str], ...], prefix: str, urlconf: str | None
+) -> dict[str, str]:
+    # ``prefix`` and ``urlconf`` are part of the key only: reverse() reads them itself.
+    return {name: reverse(route, args=[Links.SENTINEL]) for name, route in routes}
+
+
 class Links:
     """Action URLs for many objects of one page, made by filling each id into routes reversed
     once: reversing a handful of routes for each of twenty or thirty rows costs more than the
@@ -221,9 +218,7 @@ class Links:
     SENTINEL = 987654321
 
     def __init__(self, routes: dict[str, str]) -> None:
-        self.patterns = {
-            name: reverse(route, args=[self.SENTINEL]) for name, route in routes.items()
-        }
+        self.patterns = _link_patterns(tuple(routes.items()), get_script_prefix(), get_urlconf())
 
     def for_id(self, pk: int) -> dict[str, str]:
         sentinel, value = str(self.SENTINEL), str(pk)
@@ -291,9 +286,9 @@ def thread_page_of(number: int) -> int:
 
 
 def thread_page(*, thread_access: ThreadAccess, page_number: str | int | None) -> ThreadPage:
-    """One page of the thread's posts (three queries: the posts with their authors and attached
-    runs, the reader's likes, the authors' staff roles). Posts are numbered 1, 2, ... in each
-    thread, so a page is a range of numbers: no OFFSET, no count."""
+    """One page of the thread's posts (one query, ``forum.reads``: the posts with their authors
+    and attached runs, the reader's likes, the authors' staff roles). Posts are numbered 1, 2,
+    ... in each thread, so a page is a range of numbers: no OFFSET, no count."""
     thread, user = thread_access.thread, thread_access.user
     num_pages = thread_page_count(thread)
     try:
@@ -301,38 +296,24 @@ def thread_page(*, thread_access: ThreadAccess, page_number: str | int | None) -
     except (TypeError, ValueError):
         number = 1
     first = (number - 1) * POSTS_PER_PAGE + 1
-    posts = list(
-        Post.objects.filter(thread=thread, number__gte=first, number__lt=first + POSTS_PER_PAGE)
-        .select_related("author", "submission_report")
-        .defer("body", "search_vector")
-        .order_by("number")
-    )
-    ids = [post.pk for post in posts]
-    liked = set(
-        PostLike.objects.filter(user=user, post_id__in=ids).values_list("post_id", flat=True)
-    )
-    author_ids = sorted({post.author_id for post in posts if post.author_id})
-    roles = dict(
-        Enrolment.objects.filter(
-            course_id=thread.course_id, user_id__in=author_ids, role__in=STAFF_ROLES
-        ).values_list("user_id", "role")
-    )
+    found = reads.posts_in_range(thread=thread, user=user, first=first, end=first + POSTS_PER_PAGE)
     last_read = getattr(thread, "last_read_number", None) or 0
+    user_id = thread_access.user_id
     links = Links(POST_ROUTES)
     rows = []
-    for post in posts:
-        post.thread = thread
+    for item in found:
+        post = item.post
         visible = post_content_visible(post, thread_access)
         report = getattr(post, "submission_report", None)
         rows.append(
             PostRow(
                 post=post,
                 visible=visible,
-                liked=post.pk in liked,
-                role=roles.get(post.author_id) if post.author_id else None,
-                is_new=post.number > last_read and post.author_id != user.pk,
+                liked=item.liked,
+                role=item.role if post.author_id else None,
+                is_new=post.number > last_read and post.author_id != user_id,
                 is_accepted=post.pk == thread.accepted_post_id,
-                is_own=post.author_id is not None and post.author_id == user.pk,
+                is_own=post.author_id is not None and post.author_id == user_id,
                 can_edit=thread_access.can_edit(post),
                 show_code=bool(
                     report is not None and report.show_code_to_staff and thread_access.is_staff
@@ -345,7 +326,7 @@ def thread_page(*, thread_access: ThreadAccess, page_number: str | int | None) -
         rows=rows,
         number=number,
         num_pages=num_pages,
-        last_number=posts[-1].number if posts else 0,
+        last_number=found[-1].post.number if found else 0,
         has_answers_hidden=any(row.post.contains_answer and not row.visible for row in rows),
         page_numbers=list(range(1, num_pages + 1)),
     )

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.backends.utils import csrf_input
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
-from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
 from courses.models import Question
-from forum import access, notifications, selectors, services
+from forum import access, notifications, page_parts, selectors, services
 from forum.access import PostAction, ThreadAccess
 from forum.errors import run_error_of
 from forum.forms import (
@@ -35,6 +35,7 @@ from forum.models import Category, Post
 from forum.rendering import quote_markdown
 from forum.rules import PostRefused
 from forum.search import SearchHit, posts_search
+from grader import page_parts as grader_page_parts
 from grader.models import Assignment
 from topdown import fragments
 
@@ -54,9 +55,20 @@ def post_url(post: Post) -> str:
 
 def category_url(category: Category) -> str:
     course_slug = category.course.slug
-    if category.chapter_id is None or category.chapter is None:
+    chapter_slug = None
+    if category.chapter_id is not None and category.chapter is not None:
+        chapter_slug = category.chapter.slug
+    return _category_url(course_slug, chapter_slug, get_script_prefix(), get_urlconf())
+
+
+@lru_cache(maxsize=1024)
+def _category_url(
+    course_slug: str, chapter_slug: str | None, prefix: str, urlconf: str | None
+) -> str:
+    # ``prefix`` and ``urlconf`` are part of the key only: reverse() reads them itself.
+    if chapter_slug is None:
         return reverse("forum:category_general", args=[course_slug])
-    return reverse("forum:category_chapter", args=[course_slug, category.chapter.slug])
+    return reverse("forum:category_chapter", args=[course_slug, chapter_slug])
 
 
 def _thread_context(thread_access: ThreadAccess, **extra: object) -> dict[str, object]:
@@ -102,8 +114,13 @@ def _category_page(
     course_access: access.CourseAccess,
     category: Category,
     anchor: Question | Assignment | None = None,
+    reader: access.CategoryReader | None = None,
 ) -> HttpResponse:
-    visit = selectors.category_visit_for(user=request.user, category=category)
+    if reader is not None:
+        visit, watching = reader.visit, reader.watching
+    else:
+        visit = selectors.category_visit_for(user=request.user, category=category)
+        watching = selectors.category_watching(user=request.user, category=category)
     since = services.category_visit(user=request.user, category=category, visit=visit)
     listing = selectors.threads_for_category(
         category=category,
@@ -121,16 +138,34 @@ def _category_page(
         new_url += f"?assignment={anchor.pk}"
     elif category.chapter_id:
         new_url += f"?chapter={category.chapter.slug}"  # type: ignore[union-attr]
+    course = course_access.course
+    here_url = category_url(category)
     context = {
         "access": course_access,
-        "course": course_access.course,
+        "course": course,
         "category": category,
-        "category_url": category_url(category),
+        "category_url": here_url,
         "anchor": anchor,
         "listing": listing,
+        "breadcrumbs": page_parts.breadcrumbs(
+            course_slug=course.slug,
+            course_title=course.title,
+            category_title=category.display_title,
+            category_url=here_url,
+            here="Threads about this" if anchor is not None else None,
+        ),
+        "head": page_parts.category_head(
+            request,
+            category=category,
+            category_url=here_url,
+            anchor=anchor,
+            new_url=new_url,
+            watching=watching,
+        ),
         "rows_html": _thread_rows_html(listing),
         "page_obj": listing.page,
-        "watching": selectors.category_watching(user=request.user, category=category),
+        "pagination": grader_page_parts.pagination(listing.page),
+        "watching": watching,
         "new_url": new_url,
     }
     return render(request, "forum/category.html", context)
@@ -149,14 +184,14 @@ def _thread_rows_html(listing: selectors.ThreadListing) -> SafeString:
                 "is_pinned": thread.is_pinned,
                 "is_locked": thread.is_locked,
                 "is_hidden": thread.is_hidden,
-                "is_answered": thread.accepted_post_id is not None,
-                "author": thread.author.public_name if thread.author else "",
-                "question_key": thread.question.key if thread.question else None,
-                "assignment_title": thread.assignment.title if thread.assignment else None,
+                "is_answered": thread.is_answered,
+                "author": thread.author,
+                "question_key": thread.question_key,
+                "assignment_title": thread.assignment_title,
                 "post_count": thread.post_count,
-                "last_poster": thread.last_poster.public_name if thread.last_poster else "",
+                "last_poster": thread.last_poster,
                 "last_posted_at": thread.last_posted_at,
-                "last_posted_ago": naturaltime(thread.last_posted_at),
+                "last_posted_ago": fragments.natural_time(thread.last_posted_at),
                 "is_new": row.is_new,
                 "new_posts": row.new_posts,
             }
@@ -169,10 +204,12 @@ def _thread_rows_html(listing: selectors.ThreadListing) -> SafeString:
 def category_detail(
     request: AuthenticatedRequest, course_slug: str, chapter_slug: str | None = None
 ) -> HttpResponse:
-    course_access, category = access.category_get_for_user(
+    reader = access.category_get_for_reader(
         user=request.user, course_slug=course_slug, chapter_slug=chapter_slug
     )
-    return _category_page(request, course_access=course_access, category=category)
+    return _category_page(
+        request, course_access=reader.access, category=reader.category, reader=reader
+    )
 
 
 @login_required
@@ -290,7 +327,7 @@ def _search_hits_html(hits: list[SearchHit]) -> SafeString:
                 "snippet": hit.snippet,
                 "author": hit.post.author.public_name if hit.post.author else "",
                 "created_at": hit.post.created_at,
-                "created_ago": naturaltime(hit.post.created_at),
+                "created_ago": fragments.natural_time(hit.post.created_at),
             }
             for hit in hits
         ),
@@ -314,20 +351,46 @@ def thread_detail(request: AuthenticatedRequest, thread_id: int) -> HttpResponse
         notifications.notifications_read_for_thread(
             user=request.user, thread=thread, up_to=page.last_number
         )
+    accepted_url = post_url(thread.accepted_post) if thread.accepted_post else ""
+    # One token for the page's forms, as {% csrf_token %} gives: masking one for each form
+    # costs more than the rest of the form's HTML.
+    token = csrf_input(request)
     context = _thread_context(
         thread_access,
         page=page,
-        posts=_posts_html(request, thread_access, page),
-        reply_form=ReplyForm(answers=thread_access.can_mark_answers)
+        breadcrumbs=page_parts.breadcrumbs(
+            course_slug=thread.course.slug,
+            course_title=thread.course.title,
+            category_title=thread.category.display_title,
+            category_url=category_url(thread.category),
+            thread=page_parts.ThreadRef(thread.pk, thread.title),
+        ),
+        head=page_parts.thread_head(
+            thread_access, page=page, accepted_url=accepted_url, csrf_token=token
+        ),
+        pages=page_parts.thread_pages(page),
+        posts=_posts_html(thread_access, page, csrf_token=token),
+        reply_fields=_reply_fields(answers=thread_access.can_mark_answers)
         if thread_access.can_reply
         else None,
-        accepted_url=post_url(thread.accepted_post) if thread.accepted_post else "",
+        accepted_url=accepted_url,
+        csrf_field=token,
     )
     return render(request, "forum/thread.html", context)
 
 
+def _reply_fields(*, answers: bool) -> SafeString:
+    """An empty reply form's fields: the same for every thread that has answers to hide, and
+    for every other (``ReplyForm`` is built from ``answers`` alone)."""
+    return fragments.render_memoised(
+        "forum/includes/reply_fields.html",
+        key=("forum reply", answers),
+        context=lambda: {"form": ReplyForm(answers=answers)},
+    )
+
+
 def _posts_html(
-    request: HttpRequest, thread_access: ThreadAccess, page: selectors.ThreadPage
+    thread_access: ThreadAccess, page: selectors.ThreadPage, *, csrf_token: str
 ) -> SafeString:
     """The page's posts. Around each post's text, its start and its end are drawn once per
     process for what they show to this reader (their like, whether the post is new to them,
@@ -338,34 +401,39 @@ def _posts_html(
         if thread_access.can_reply
         else ""
     )
-    parts: list[str] = []
-    token = ""
+    contexts = []
     for row in page.rows:
         post = row.post
-        context = {
-            "number": post.number,
-            "author": post.author.public_name if post.author else "",
-            "role": row.role,
-            "created_at": post.created_at,
-            "created_ago": naturaltime(post.created_at),
-            "edit_count": post.edit_count,
-            "is_new": row.is_new,
-            "is_accepted": row.is_accepted,
-            "contains_answer": post.contains_answer,
-            "is_hidden": post.is_hidden,
-            "visible": row.visible,
-            "about_question": thread_access.thread.question_id is not None,
-            "is_own": row.is_own,
-            "liked": row.liked,
-            "like_count": post.like_count,
-            "quote_url": f"{quote_base}?quote={post.pk}" if quote_base else "",
-            "can_accept": thread_access.can_accept,
-            "can_edit": row.can_edit,
-            "can_moderate": thread_access.can_moderate,
-            "can_mark_answers": thread_access.can_mark_answers,
-            **{f"{name}_url": url for name, url in row.links.items()},
-        }
-        parts.append(fragments.render_fragment("forum/includes/post_start.html", **context))
+        contexts.append(
+            {
+                "number": post.number,
+                "author": post.author.public_name if post.author else "",
+                "role": row.role,
+                "created_at": post.created_at,
+                "created_ago": fragments.natural_time(post.created_at),
+                "edit_count": post.edit_count,
+                "is_new": row.is_new,
+                "is_accepted": row.is_accepted,
+                "contains_answer": post.contains_answer,
+                "is_hidden": post.is_hidden,
+                "visible": row.visible,
+                "about_question": thread_access.thread.question_id is not None,
+                "is_own": row.is_own,
+                "liked": row.liked,
+                "like_count": post.like_count,
+                "quote_url": f"{quote_base}?quote={post.pk}" if quote_base else "",
+                "can_accept": thread_access.can_accept,
+                "can_edit": row.can_edit,
+                "can_moderate": thread_access.can_moderate,
+                "can_mark_answers": thread_access.can_mark_answers,
+                **{f"{name}_url": url for name, url in row.links.items()},
+            }
+        )
+    starts = fragments.render_each("forum/includes/post_start.html", contexts)
+    ends = fragments.render_each("forum/includes/post_end.html", contexts)
+    parts: list[str] = []
+    for row, start, end in zip(page.rows, starts, ends, strict=True):
+        parts.append(start)
         if row.visible:
             report = ""
             if row.report is not None:
@@ -375,20 +443,8 @@ def _posts_html(
                 )
             # body_html is stored sanitised (topdown.markdown); the report, an autoescaped
             # template's output.
-            parts.append(
-                format_html(
-                    '<div class="post-body prose">{}</div>{}',
-                    mark_safe(post.body_html),  # noqa: S308
-                    mark_safe(report),  # noqa: S308
-                )
-            )
-        end: str = fragments.render_fragment("forum/includes/post_end.html", **context)
-        if fragments.CSRF_SLOT in end:
-            # One token for the page's forms, as {% csrf_token %} gives: masking one for each
-            # post costs more than the rest of the post's HTML.
-            token = token or str(csrf_input(request))
-            end = end.replace(fragments.CSRF_SLOT, token)
-        parts.append(end)
+            parts += ('<div class="post-body prose">', row.post.body_html, "</div>", report)
+        parts.append(end.replace(fragments.CSRF_SLOT, csrf_token))
     return mark_safe("".join(parts))  # noqa: S308 - each part is safe, see above
 
 

@@ -37,14 +37,14 @@ def test_the_category_page_query_count(
     for thread in Thread.objects.all()[:5]:
         client.get(reverse("forum:thread_detail", args=[thread.pk]))
 
-    # user, enrolment+course, category+chapter (with its stored thread count), the visit, the
-    # page of threads with authors and anchors, the reader's read marks, whether they watch the
-    # category
-    with django_assert_num_queries(7):
+    # user; the course with the reader's enrolment, the category and its chapter (with its
+    # stored thread count), the reader's visit and whether they watch it; the page of threads
+    # with authors, anchors and the reader's read marks
+    with django_assert_num_queries(3):
         response = client.get(url)
     assert response.status_code == 200 and b"Thread 39" in response.content
     assert b"40 threads." in response.content
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(3):
         assert client.get(url + "?page=2").status_code == 200
 
 
@@ -72,10 +72,10 @@ def test_a_thread_page_of_a_100_post_thread_query_count(
     url = reverse("forum:thread_detail", args=[long_thread.pk]) + f"?page={page}"
     client.get(url)  # the first view records how far the reader got
 
-    # user; the thread with its course, category, anchor, accepted answer and the reader's watch
-    # and read marks; enrolment; whether the reader submitted the question (spoilers); the
-    # page's posts with authors and attached runs; the reader's likes; the authors' roles
-    with django_assert_num_queries(7):
+    # user; the thread with its course, category, anchor, accepted answer, the reader's
+    # enrolment, watch and read mark, and whether they submitted the question (spoilers); the
+    # page's posts with authors, attached runs, the reader's likes and the authors' roles
+    with django_assert_num_queries(3):
         response = client.get(url)
     assert response.status_code == 200
     assert response.content.count(b'class="post card') == 20
@@ -87,8 +87,8 @@ def test_reading_new_posts_costs_two_writes_and_no_more(
     client = client_for(cast.other_student)
     url = reverse("forum:thread_detail", args=[long_thread.pk])
 
-    # the seven reads, then the read mark and the notifications about those posts
-    with django_assert_num_queries(9):
+    # the three reads, then the read mark and the notifications about those posts
+    with django_assert_num_queries(5):
         assert client.get(url + "?page=2").status_code == 200
 
 
