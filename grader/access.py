@@ -187,7 +187,7 @@ def leaderboard_enrolment_get_for_user(
 
 
 def submission_live_row_for_user(
-    *, user: User, submission_id: int, log_from: int
+    *, user: User, submission_id: int, log_from: int, metrics_from: int = 0
 ) -> Mapping[str, Any]:
     """What the live page polls (``grader.live.submission_live_row``), if ``user`` may see it.
 
@@ -195,7 +195,9 @@ def submission_live_row_for_user(
     same answer as ``submission_get_for_user`` (404 for another student, 403 for a stranger).
     A student who has left the course still sees their own run's progress.
     """
-    row = live.submission_live_row(submission_id=submission_id, log_from=log_from)
+    row = live.submission_live_row(
+        submission_id=submission_id, log_from=log_from, metrics_from=metrics_from
+    )
     if row is None:
         raise Http404("No such submission.")
     if row["user_id"] != user.pk:
