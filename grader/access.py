@@ -231,14 +231,26 @@ def _assignment_joins() -> str:
     )
 
 
+# Columns no grader page shows: left deferred (the ORM loads one if something reads it). Each
+# timestamp costs the driver's Python parsing, and the chapter's text is a page long.
+NOT_READ = ("created_at", "updated_at")
+
+
+def _columns_without(
+    model: type[Any], alias: str, without: tuple[str, ...] = NOT_READ
+) -> sql.Columns[Any]:
+    names = [field.name for field in model._meta.concrete_fields if field.name not in without]
+    return sql.Columns(model, alias, only=names)
+
+
 def _assignment_columns() -> tuple[sql.Columns[Any], ...]:
     """What ``_assignment_joins`` reads: the assignment, chapter, course, dataset, enrolment."""
     return (
-        sql.Columns(Assignment, "a"),
-        sql.Columns(Chapter, "ch"),
-        sql.Columns(Course, "co"),
-        sql.Columns(Dataset, "d"),
-        sql.Columns(Enrolment, "e"),
+        sql.Columns(Assignment, "a"),  # its updated_at names the cached leaderboard
+        _columns_without(Chapter, "ch", ("body", *NOT_READ)),
+        _columns_without(Course, "co", ("description", *NOT_READ)),
+        _columns_without(Dataset, "d"),
+        _columns_without(Enrolment, "e"),
     )
 
 
@@ -277,7 +289,7 @@ def _assignment_with_access(*, user: User, assignment_slug: str) -> tuple[Course
 def _submission_read() -> sql.Read:
     columns: tuple[sql.Columns[Any], ...] = (
         sql.Columns(Submission, "s"),
-        sql.Columns(User, "u"),
+        _columns_without(User, "u", ("password", "last_login", "date_joined")),
         *_assignment_columns(),
         # The pass rule's baseline, by name (the result page's verdict): not its code.
         sql.Columns(Baseline, "pb", only=("id", "assignment", "name")),

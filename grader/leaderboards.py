@@ -23,11 +23,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, NamedTuple, TypeVar, cast
 
 import numpy as np
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
+from django.core.signals import setting_changed
 from django.db import connection, transaction
 from django.db.models import Exists, F, OrderBy, OuterRef, Window
 from django.db.models.functions import RowNumber
@@ -413,6 +415,7 @@ def _feistel(value: int, bits: int) -> int:
     return (left << half) | right
 
 
+@lru_cache(maxsize=65_536)  # a page names up to fifty: the Feistel rounds are 4 HMACs each
 def anonymous_number(enrolment_id: int) -> int:
     """The N of "Anonymous student #N": stable, one enrolment to one number, not the id.
 
@@ -438,6 +441,14 @@ def anonymous_label(enrolment_id: int) -> str:
     return f"Anonymous student #{anonymous_number(enrolment_id)}"
 
 
+def _forget_anonymous_numbers(*, setting: str, **kwargs: Any) -> None:
+    if setting == "SECRET_KEY":
+        anonymous_number.cache_clear()
+
+
+setting_changed.connect(_forget_anonymous_numbers, dispatch_uid="grader.leaderboards.anonymous")
+
+
 class _Member(NamedTuple):
     enrolment_id: int
     role: str
@@ -445,16 +456,28 @@ class _Member(NamedTuple):
     name: str
 
 
-def _members(course_id: int, user_ids: set[int]) -> dict[int, _Member]:
-    # Plain SQL: read on every view of the page, and the ORM's compiling cost more than the query.
-    ids = sorted(user_ids)
-    statement = (
+@lru_cache(maxsize=1)
+def _members_sql() -> str:
+    # PostgreSQL takes the ids as one array literal: adapting fifty parameters one by one cost
+    # more than the query.
+    among = (
+        "= ANY(%s::bigint[])"
+        if connection.vendor == "postgresql"
+        else "IN (SELECT value FROM json_each(%s))"
+    )
+    return (
         "SELECT e.user_id, e.id, e.role, e.leaderboard_anonymous, u.display_name, u.username"  # noqa: S608 - names from the models
         f" FROM {sql.table(Enrolment)} e JOIN {sql.table(User)} u ON u.id = e.user_id"
-        f" WHERE e.course_id = %s AND e.user_id IN ({', '.join(['%s'] * len(ids))})"
+        f" WHERE e.course_id = %s AND e.user_id {among}"
     )
+
+
+def _members(course_id: int, user_ids: set[int]) -> dict[int, _Member]:
+    # Plain SQL: read on every view of the page, and the ORM's compiling cost more than the query.
+    ids = ",".join(str(int(user_id)) for user_id in sorted(user_ids))
+    as_array = f"{{{ids}}}" if connection.vendor == "postgresql" else f"[{ids}]"
     with connection.cursor() as cursor:
-        cursor.execute(statement, [course_id, *ids])
+        cursor.execute(_members_sql(), [course_id, as_array])
         rows = cursor.fetchall()
     return {
         user_id: _Member(enrolment_id, role, bool(anonymous), display_name or username)
@@ -465,8 +488,10 @@ def _members(course_id: int, user_ids: set[int]) -> dict[int, _Member]:
 # --- The page --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LeaderboardRow:
+class LeaderboardRow(NamedTuple):
+    """A row as shown: a fragment's context (``topdown.fragments``), so compared by value.
+    A named tuple, not a frozen dataclass: fifty of those took longer to make and to hash."""
+
     position: int  # 1-based place in the list, baselines included
     score: float | None
     name: str
