@@ -240,13 +240,13 @@ def _columns_without(
     model: type[Any], alias: str, without: tuple[str, ...] = NOT_READ
 ) -> sql.Columns[Any]:
     names = [field.name for field in model._meta.concrete_fields if field.name not in without]
-    return sql.Columns(model, alias, only=names)
+    return sql.TimestampColumns(model, alias, only=names)
 
 
 def _assignment_columns() -> tuple[sql.Columns[Any], ...]:
     """What ``_assignment_joins`` reads: the assignment, chapter, course, dataset, enrolment."""
     return (
-        sql.Columns(Assignment, "a"),  # its updated_at names the cached leaderboard
+        sql.TimestampColumns(Assignment, "a"),  # its updated_at names the cached leaderboard
         _columns_without(Chapter, "ch", ("body", *NOT_READ)),
         _columns_without(Course, "co", ("description", *NOT_READ)),
         _columns_without(Dataset, "d"),
@@ -288,11 +288,11 @@ def _assignment_with_access(*, user: User, assignment_slug: str) -> tuple[Course
 @lru_cache(maxsize=1)
 def _submission_read() -> sql.Read:
     columns: tuple[sql.Columns[Any], ...] = (
-        sql.Columns(Submission, "s"),
+        sql.TimestampColumns(Submission, "s"),
         _columns_without(User, "u", ("password", "last_login", "date_joined")),
         *_assignment_columns(),
         # The pass rule's baseline, by name (the result page's verdict): not its code.
-        sql.Columns(Baseline, "pb", only=("id", "assignment", "name")),
+        sql.TimestampColumns(Baseline, "pb", only=("id", "assignment", "name")),
     )
     statement = (
         f"SELECT {', '.join(c.sql for c in columns)}"  # noqa: S608 - names from the models

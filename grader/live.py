@@ -22,7 +22,7 @@ import statistics
 import threading
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -40,6 +40,7 @@ from grader.models import (
     WorkerHeartbeat,
     log_cap,
 )
+from topdown import sql
 
 log = logging.getLogger(__name__)
 
@@ -201,15 +202,20 @@ LIVE_ROW_COLUMNS = (
 )
 
 
+TIMESTAMPS = ("queued_at", "started_at", "finished_at")
+
+
 @lru_cache(maxsize=1)
 def _live_row_sql() -> str:
     from courses.models import Chapter, Course
 
     table = connection.ops.quote_name
     # Table names from the models' own metadata, never from input.
+    # The dates as integers: the driver parses a timestamp in Python, an integer in C.
+    dates = ", ".join(sql.timestamp_sql(f"s.{name}") for name in TIMESTAMPS)
     return (
-        "SELECT s.id, s.user_id, s.assignment_id, s.status, s.queued_at, s.started_at,"  # noqa: S608
-        " s.finished_at, c.slug, a.needs_gpu, s.log_chars,"
+        f"SELECT s.id, s.user_id, s.assignment_id, s.status, {dates},"  # noqa: S608
+        " c.slug, a.needs_gpu, s.log_chars,"
         " CASE WHEN s.log_chars > %s THEN substr(s.log, %s, %s) ELSE '' END, s.metrics_count,"
         " CASE WHEN s.metrics_count > %s THEN s.metrics END"
         f" FROM {table(Submission._meta.db_table)} s"
@@ -218,14 +224,6 @@ def _live_row_sql() -> str:
         f" JOIN {table(Course._meta.db_table)} c ON c.id = ch.course_id"
         " WHERE s.id = %s"
     )
-
-
-def _aware(value: datetime | str | None) -> datetime | None:
-    """A timestamp as PostgreSQL's driver gives it (aware), or from SQLite's text."""
-    if value is None or isinstance(value, datetime):
-        return value
-    parsed = datetime.fromisoformat(value)
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
 
 
 def submission_live_row(
@@ -247,8 +245,8 @@ def submission_live_row(
     if values is None:
         return None
     row = dict(zip(LIVE_ROW_COLUMNS, values, strict=True))
-    for name in ("queued_at", "started_at", "finished_at"):
-        row[name] = _aware(row[name])
+    for name in TIMESTAMPS:
+        row[name] = sql.timestamp_from_db(row[name])
     row["needs_gpu"] = bool(row["needs_gpu"])
     return row
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, Generic, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connection
-from django.db.models import Field, Model
+from django.db.models import DateTimeField, Field, Model
+from django.utils import timezone
 
 M = TypeVar("M", bound=Model)
 
@@ -117,3 +119,64 @@ class Read:
             instances.append(columns.instance(row, start))
             start += len(columns)
         return instances
+
+
+# --- Timestamps as whole microseconds -----------------------------------------------------------
+#
+# The PostgreSQL backend reads each timestamp through a Python loader (it makes the value aware
+# in the connection's time zone): about 11 µs each, against 2 µs for a bigint, which the driver
+# reads in C. Fifty rows with a date each took 0.6 ms. Reads of many rows send them as integers.
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def timestamp_sql(column: str) -> str:
+    """The SQL of the timestamp ``column`` (any expression) as ``timestamp_from_db`` reads it:
+    whole microseconds since 1970 on PostgreSQL (exact), as it is elsewhere."""
+    if connection.vendor == "postgresql":
+        return f"(EXTRACT(EPOCH FROM {column}) * 1000000)::bigint"
+    return column
+
+
+def timestamp_from_db(value: Any) -> datetime | None:
+    """What ``timestamp_sql`` read, as the ORM would give it: aware, in the connection's time
+    zone (UTC unless the database settings name another)."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        moment = EPOCH + timedelta(microseconds=value)
+    elif isinstance(value, datetime):
+        moment = value
+    else:  # SQLite's text
+        moment = datetime.fromisoformat(str(value))
+    if timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=UTC)
+    zone = connection.timezone or UTC
+    return moment if zone is UTC else moment.astimezone(zone)
+
+
+def _timestamp_converter(value: Any, expression: Any, connection: Any) -> datetime | None:
+    return timestamp_from_db(value)
+
+
+class TimestampColumns(Columns[M]):
+    """``Columns`` whose timestamps travel as whole microseconds (``timestamp_sql``): for reads
+    of many rows, or of rows with many dates."""
+
+    @cached_property
+    def sql(self) -> str:
+        parts = []
+        for field in self.fields:
+            column = f"{self.alias}.{quote(str(field.column))}"
+            parts.append(timestamp_sql(column) if isinstance(field, DateTimeField) else column)
+        return ", ".join(parts)
+
+    @cached_property
+    def _converters(self) -> list[tuple[int, list[Converter], Any]]:
+        if connection.vendor != "postgresql":
+            return super()._converters
+        timestamps = {i for i, field in enumerate(self.fields) if isinstance(field, DateTimeField)}
+        kept = [entry for entry in super()._converters if entry[0] not in timestamps]
+        converters: list[Converter] = [_timestamp_converter]
+        added: list[tuple[int, list[Converter], Any]] = [(i, converters, None) for i in timestamps]
+        return sorted([*kept, *added], key=lambda entry: entry[0])

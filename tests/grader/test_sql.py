@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from grader import access, staff_selectors, submissions
+from grader.models import Submission
 from tests.factories import UserFactory
 from tests.grader.factories import AssignmentFactory, SubmissionFactory
+from topdown import sql
 
 pytestmark = pytest.mark.django_db
 
@@ -66,3 +71,32 @@ def test_the_latest_regrade_is_read_whole(cast):
 
     assert field_values(latest) == field_values(expected)
     assert latest.created_at <= timezone.now()
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 11, 27, 1, 30, 17, 123457, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2099, 6, 30, 12, 0, 0, 1, tzinfo=UTC),
+    ],
+)
+def test_timestamps_read_as_integers_are_the_orms_to_the_microsecond(cast, moment):
+    submission = SubmissionFactory(
+        assignment=AssignmentFactory(chapter=cast.questionnaire.chapter),
+        user=cast.student,
+        started_at=moment,
+        finished_at=None,
+    )
+    columns = sql.TimestampColumns(Submission, "s", only=("id", "started_at", "finished_at"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns.sql} FROM {sql.table(Submission)} s WHERE s.id = %s",
+            [submission.pk],
+        )
+        read = columns.instance(cursor.fetchone())
+
+    expected = Submission.objects.get(pk=submission.pk)
+    assert read.started_at == expected.started_at == moment
+    assert read.started_at.utcoffset() == expected.started_at.utcoffset()
+    assert read.finished_at is None
