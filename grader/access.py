@@ -21,7 +21,7 @@ from courses.access import (
 from courses.models import STAFF_ROLES, Chapter, Course, Enrolment
 from grader import live
 from grader.authoring import datasets_for_course
-from grader.models import Assignment, Baseline, BaselineRun, Dataset, Submission
+from grader.models import Assignment, Baseline, BaselineRun, Dataset, Regrade, Submission
 from topdown import sql
 
 
@@ -67,7 +67,26 @@ def submission_get_for_user(
 
     Another student's submission is a 404, not a 403: its existence is not theirs to know.
     """
-    access, submission = _submission_with_access(user=user, submission_id=submission_id)
+    access, submission, _ = _submission_with_access(user=user, submission_id=submission_id)
+    _submission_check(access, submission, user=user, write=write)
+    return access, submission
+
+
+def submission_page_get_for_user(
+    *, user: User, submission_id: int
+) -> tuple[CourseAccess, Submission, Regrade | None]:
+    """``submission_get_for_user`` for the result page, with the submission's latest regrade
+    (as ``staff_selectors.regrade_latest`` finds it) read by the same statement."""
+    access, submission, regrade = _submission_with_access(
+        user=user, submission_id=submission_id, with_regrade=True
+    )
+    _submission_check(access, submission, user=user, write=False)
+    return access, submission, regrade
+
+
+def _submission_check(
+    access: CourseAccess, submission: Submission, *, user: User, write: bool
+) -> None:
     if not access.is_member:
         raise PermissionDenied(NOT_A_MEMBER)
     if submission.user_id != user.pk:
@@ -75,7 +94,6 @@ def submission_get_for_user(
             raise Http404("No such submission.")
         if write:
             raise PermissionDenied("Only the student who submitted this may change it.")
-    return access, submission
 
 
 STAFF_ONLY = "Only the course's instructors and teaching assistants may do this."
@@ -285,8 +303,8 @@ def _assignment_with_access(*, user: User, assignment_slug: str) -> tuple[Course
     return _course_access(user, course, enrolment), assignment
 
 
-@lru_cache(maxsize=1)
-def _submission_read() -> sql.Read:
+@lru_cache(maxsize=2)
+def _submission_read(*, with_regrade: bool) -> sql.Read:
     columns: tuple[sql.Columns[Any], ...] = (
         sql.TimestampColumns(Submission, "s"),
         _columns_without(User, "u", ("password", "last_login", "date_joined")),
@@ -294,30 +312,44 @@ def _submission_read() -> sql.Read:
         # The pass rule's baseline, by name (the result page's verdict): not its code.
         sql.TimestampColumns(Baseline, "pb", only=("id", "assignment", "name")),
     )
-    statement = (
-        f"SELECT {', '.join(c.sql for c in columns)}"  # noqa: S608 - names from the models
-        f" FROM {sql.table(Submission)} s"
+    joins = (
         f" JOIN {sql.table(User)} u ON u.id = s.user_id"
         f" JOIN {sql.table(Assignment)} a ON a.id = s.assignment_id"
         f"{_assignment_joins()}"
         f" LEFT JOIN {sql.table(Baseline)} pb ON pb.id = a.pass_baseline_id"
-        " WHERE s.id = %s"
+    )
+    if with_regrade:  # the latest, as staff_selectors.regrade_latest orders them
+        columns = (*columns, sql.TimestampColumns(Regrade, "rg"))
+        latest = (
+            f"SELECT l.id FROM {sql.table(Regrade)} l"  # noqa: S608 - names from the models
+            " WHERE l.submission_id = s.id ORDER BY l.created_at DESC, l.id DESC LIMIT 1"
+        )
+        joins += f" LEFT JOIN {sql.table(Regrade)} rg ON rg.id = ({latest})"
+    statement = (
+        f"SELECT {', '.join(c.sql for c in columns)}"  # noqa: S608 - names from the models
+        f" FROM {sql.table(Submission)} s{joins} WHERE s.id = %s"
     )
     return sql.Read(statement, columns)
 
 
-def _submission_with_access(*, user: User, submission_id: int) -> tuple[CourseAccess, Submission]:
+def _submission_with_access(
+    *, user: User, submission_id: int, with_regrade: bool = False
+) -> tuple[CourseAccess, Submission, Regrade | None]:
     """The submission with its student, assignment, chapter, course and dataset, and what
-    ``user`` may do in its course (not checked here). An unknown id is a 404."""
-    found = _submission_read().row([user.pk, submission_id])
+    ``user`` may do in its course (not checked here), and with ``with_regrade`` its latest
+    regrade. An unknown id is a 404."""
+    found = _submission_read(with_regrade=with_regrade).row([user.pk, submission_id])
     if found is None:
         raise Http404("No such submission.")
-    submission, student, assignment, chapter, course, dataset, enrolment, pass_baseline = found
+    submission, student, assignment, chapter, course, dataset, enrolment, pass_baseline = found[:8]
     _assignment_attach(assignment, chapter, course, dataset)
     sql.attach(assignment, "pass_baseline", pass_baseline)
     sql.attach(submission, "assignment", assignment)
     sql.attach(submission, "user", student)
-    return _course_access(user, course, enrolment), submission
+    regrade = found[8] if with_regrade else None
+    if regrade is not None:
+        sql.attach(regrade, "submission", submission)
+    return _course_access(user, course, enrolment), submission, regrade
 
 
 # --- Authoring: changing assignments, baselines and datasets is for instructors, not TAs -------

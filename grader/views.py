@@ -26,7 +26,6 @@ from grader import (
     live,
     page_parts,
     results,
-    staff_selectors,
     submissions,
 )
 from grader.forms import EditorSubmissionForm, SubmissionForm, SubmittedCode
@@ -150,7 +149,7 @@ def dataset_samples_response(request: HttpRequest, *, dataset: Dataset) -> HttpR
 
 @login_required
 def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
-    course_access, submission = access.submission_get_for_user(
+    course_access, submission, latest_regrade = access.submission_page_get_for_user(
         user=request.user, submission_id=submission_id
     )
     assignment = submission.assignment
@@ -218,7 +217,7 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
         "result_details": _result_details(submission),
         "status_url": reverse("submission_status", args=[submission.pk]),
         "code_script": _script_or_code(submission),
-        "latest_regrade": staff_selectors.regrade_latest(submission=submission),
+        "latest_regrade": latest_regrade,
     }
     return render(request, "grader/submission_detail.html", context)
 

@@ -100,3 +100,27 @@ def test_timestamps_read_as_integers_are_the_orms_to_the_microsecond(cast, momen
     assert read.started_at == expected.started_at == moment
     assert read.started_at.utcoffset() == expected.started_at.utcoffset()
     assert read.finished_at is None
+
+
+def test_the_result_pages_read_finds_the_latest_regrade(cast):
+    assignment = AssignmentFactory(chapter=cast.questionnaire.chapter)
+    submission = SubmissionFactory(assignment=assignment, user=cast.student, scored=True)
+    for score in (0.25, 0.5):
+        Submission.objects.filter(pk=submission.pk).update(
+            status="scored", public_score=score, finished_at=timezone.now()
+        )
+        submissions.submissions_regrade(assignment=assignment, requested_by=cast.instructor)
+    never = SubmissionFactory(assignment=assignment, user=cast.student, scored=True)
+    expected = staff_selectors.regrade_latest(submission=submission)
+
+    _, read, latest = access.submission_page_get_for_user(
+        user=cast.student, submission_id=submission.pk
+    )
+    _, _, none = access.submission_page_get_for_user(user=cast.student, submission_id=never.pk)
+
+    assert latest is not None and latest.previous_public_score == 0.5
+    assert field_values(latest) == field_values(expected)
+    assert field_values(read) == field_values(
+        access.submission_get_for_user(user=cast.student, submission_id=submission.pk)[1]
+    )
+    assert none is None
