@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
@@ -179,15 +179,6 @@ _LIST_SORTS = {
 }
 
 
-@lru_cache(maxsize=1)
-def _list_columns() -> tuple[sql.Columns[Submission], sql.Columns[Regrade]]:
-    # The columns that need converting (SQLite's dates are text); the others are read as they are.
-    return (
-        sql.TimestampColumns(Submission, "s", only=("id", "created_at")),
-        sql.TimestampColumns(Regrade, "r", only=("created_at",)),
-    )
-
-
 def _latest_regrade_sql(column: str) -> str:
     return (
         f"(SELECT r.{sql.quote(column)} FROM {sql.table(Regrade)} r"  # noqa: S608 - model names
@@ -256,10 +247,11 @@ class _SubmissionList:
     def __getitem__(self, shown: slice) -> list[SubmissionListRow]:
         if shown.stop <= shown.start:
             return []
-        submission, regrade = _list_columns()
+        # The dates as sql.timestamp_sql sends them: fifty parsed by the driver cost 0.6 ms.
+        created_at = sql.timestamp_sql("s.created_at")
         regraded_at = sql.timestamp_sql(_latest_regrade_sql("created_at"))
         statement = (
-            f"SELECT {submission.sql}, {regraded_at}, u.username,"  # noqa: S608
+            f"SELECT s.id, {created_at}, {regraded_at}, u.username,"  # noqa: S608
             " u.display_name, s.filename, s.status, s.failure_reason, s.public_score,"
             f" {_latest_regrade_sql('previous_public_score')},"
             f" {_latest_regrade_sql('previous_status')}, s.score_override, s.override_comment"
@@ -271,9 +263,10 @@ class _SubmissionList:
             found = cursor.fetchall()
         rows = []
         for row in found:
-            pk, created_at = submission.values(row)  # in the model's order: id, created_at
-            (regraded_at,) = regrade.values(row, 2)
             (
+                pk,
+                created_at,
+                regraded_at,
                 username,
                 display_name,
                 filename,
@@ -284,11 +277,11 @@ class _SubmissionList:
                 previous_status,
                 score_override,
                 override_comment,
-            ) = row[3:]
+            ) = row
             rows.append(
                 SubmissionListRow(
                     pk=pk,
-                    created_at=created_at,
+                    created_at=cast(datetime, sql.timestamp_from_db(created_at)),  # NOT NULL
                     filename=filename,
                     username=username,
                     display_name=display_name,
@@ -296,7 +289,7 @@ class _SubmissionList:
                     status_label=_STATUS_LABELS.get(status, status),
                     failure_label=_FAILURE_LABELS.get(reason, reason) if reason else "",
                     public_score=public_score,
-                    regraded_at=regraded_at,
+                    regraded_at=sql.timestamp_from_db(regraded_at),
                     previous_score=previous_score,
                     previous_status=previous_status,
                     score_override=score_override,

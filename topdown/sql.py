@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, Generic, TypeVar
 
+from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import DateTimeField, Field, Model
 from django.utils import timezone
@@ -145,14 +146,35 @@ def timestamp_from_db(value: Any) -> datetime | None:
         return None
     if isinstance(value, int):
         moment = EPOCH + timedelta(microseconds=value)
-    elif isinstance(value, datetime):
-        moment = value
-    else:  # SQLite's text
-        moment = datetime.fromisoformat(str(value))
-    if timezone.is_naive(moment):
-        moment = moment.replace(tzinfo=UTC)
-    zone = connection.timezone or UTC
-    return moment if zone is UTC else moment.astimezone(zone)
+    else:  # a datetime, or SQLite's text
+        if not isinstance(value, datetime):
+            value = datetime.fromisoformat(str(value))
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    zone = _connection_zone()
+    if zone is UTC:
+        return moment
+    if zone is None:  # USE_TZ off: naive, in local time
+        return timezone.make_naive(moment, timezone.get_default_timezone())
+    return moment.astimezone(zone)
+
+
+_zones: dict[str, Any] = {}
+
+
+def _connection_zone() -> Any:
+    # Read once: the connection is a proxy, and asking it costs more than the conversion.
+    if "zone" not in _zones:
+        zone = connection.timezone
+        _zones["zone"] = UTC if zone == UTC else zone
+    return _zones["zone"]
+
+
+def _forget_zone(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("USE_TZ", "TIME_ZONE", "DATABASES"):
+        _zones.clear()
+
+
+setting_changed.connect(_forget_zone, dispatch_uid="topdown.sql.forget_zone")
 
 
 def _timestamp_converter(value: Any, expression: Any, connection: Any) -> datetime | None:

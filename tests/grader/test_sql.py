@@ -124,3 +124,21 @@ def test_the_result_pages_read_finds_the_latest_regrade(cast):
         access.submission_get_for_user(user=cast.student, submission_id=submission.pk)[1]
     )
     assert none is None
+
+
+def test_the_staff_lists_dates_are_the_orms(cast):
+    assignment = AssignmentFactory(chapter=cast.questionnaire.chapter)
+    regraded = SubmissionFactory(assignment=assignment, user=cast.student, scored=True)
+    submissions.submissions_regrade(assignment=assignment, requested_by=cast.instructor)
+    fresh = SubmissionFactory(assignment=assignment, user=cast.other_student, scored=True)
+
+    page = staff_selectors.submission_list_page(assignment=assignment, page=1, per_page=10)
+
+    rows = {row.pk: row for row in page}
+    for submission in (regraded, fresh):
+        expected = Submission.objects.get(pk=submission.pk)
+        assert rows[submission.pk].created_at == expected.created_at
+        assert rows[submission.pk].created_at.utcoffset() == expected.created_at.utcoffset()
+    latest = staff_selectors.regrade_latest(submission=regraded)
+    assert latest is not None and rows[regraded.pk].regraded_at == latest.created_at
+    assert rows[fresh.pk].regraded_at is None
