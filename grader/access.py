@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.http import Http404
 
 from accounts.models import User
@@ -19,9 +21,17 @@ from courses.access import (
     course_get_for_member,
 )
 from courses.models import STAFF_ROLES, Chapter, Course, Enrolment
-from grader import live
+from grader import live, submissions
 from grader.authoring import datasets_for_course
-from grader.models import Assignment, Baseline, BaselineRun, Dataset, Regrade, Submission
+from grader.models import (
+    Assignment,
+    Baseline,
+    BaselineRun,
+    Dataset,
+    Regrade,
+    RunStatus,
+    Submission,
+)
 from topdown import sql
 
 
@@ -72,16 +82,25 @@ def submission_get_for_user(
     return access, submission
 
 
-def submission_page_get_for_user(
-    *, user: User, submission_id: int
-) -> tuple[CourseAccess, Submission, Regrade | None]:
-    """``submission_get_for_user`` for the result page, with the submission's latest regrade
-    (as ``staff_selectors.regrade_latest`` finds it) read by the same statement."""
-    access, submission, regrade = _submission_with_access(
-        user=user, submission_id=submission_id, with_regrade=True
+@dataclass(frozen=True)
+class SubmissionPage:
+    """What the result page reads with the submission, in the same statement."""
+
+    access: CourseAccess
+    submission: Submission
+    latest_regrade: Regrade | None  # as staff_selectors.regrade_latest finds it
+    baseline_scores: list[tuple[str, float]]  # as submissions.baseline_scores gives them
+
+
+def submission_page_get_for_user(*, user: User, submission_id: int) -> SubmissionPage:
+    """``submission_get_for_user`` for the result page: with the submission's latest regrade
+    and its assignment's baselines' scores, read by the same statement."""
+    access, submission, extra = _submission_with_access(
+        user=user, submission_id=submission_id, for_page=True
     )
     _submission_check(access, submission, user=user, write=False)
-    return access, submission, regrade
+    regrade, scores = extra
+    return SubmissionPage(access, submission, regrade, scores)
 
 
 def _submission_check(
@@ -304,7 +323,7 @@ def _assignment_with_access(*, user: User, assignment_slug: str) -> tuple[Course
 
 
 @lru_cache(maxsize=2)
-def _submission_read(*, with_regrade: bool) -> sql.Read:
+def _submission_read(*, for_page: bool) -> sql.Read:
     columns: tuple[sql.Columns[Any], ...] = (
         sql.TimestampColumns(Submission, "s"),
         _columns_without(User, "u", ("password", "last_login", "date_joined")),
@@ -318,38 +337,53 @@ def _submission_read(*, with_regrade: bool) -> sql.Read:
         f"{_assignment_joins()}"
         f" LEFT JOIN {sql.table(Baseline)} pb ON pb.id = a.pass_baseline_id"
     )
-    if with_regrade:  # the latest, as staff_selectors.regrade_latest orders them
+    extra = ""
+    if for_page:  # the latest regrade, as staff_selectors.regrade_latest orders them
         columns = (*columns, sql.TimestampColumns(Regrade, "rg"))
         latest = (
             f"SELECT l.id FROM {sql.table(Regrade)} l"  # noqa: S608 - names from the models
             " WHERE l.submission_id = s.id ORDER BY l.created_at DESC, l.id DESC LIMIT 1"
         )
         joins += f" LEFT JOIN {sql.table(Regrade)} rg ON rg.id = ({latest})"
+        extra = f", {submissions.baseline_scores_sql('a.id')}"
     statement = (
-        f"SELECT {', '.join(c.sql for c in columns)}"  # noqa: S608 - names from the models
+        f"SELECT {', '.join(c.sql for c in columns)}{extra}"  # noqa: S608 - names from the models
         f" FROM {sql.table(Submission)} s{joins} WHERE s.id = %s"
     )
     return sql.Read(statement, columns)
 
 
 def _submission_with_access(
-    *, user: User, submission_id: int, with_regrade: bool = False
-) -> tuple[CourseAccess, Submission, Regrade | None]:
+    *, user: User, submission_id: int, for_page: bool = False
+) -> tuple[CourseAccess, Submission, tuple[Regrade | None, list[tuple[str, float]]]]:
     """The submission with its student, assignment, chapter, course and dataset, and what
-    ``user`` may do in its course (not checked here), and with ``with_regrade`` its latest
-    regrade. An unknown id is a 404."""
-    found = _submission_read(with_regrade=with_regrade).row([user.pk, submission_id])
-    if found is None:
+    ``user`` may do in its course (not checked here); with ``for_page``, its latest regrade and
+    its baselines' scores too. An unknown id is a 404."""
+    read = _submission_read(for_page=for_page)
+    params: list[Any] = [user.pk, submission_id]
+    with connection.cursor() as cursor:
+        # The baselines' scores come first in the statement, before the joins' parameters.
+        cursor.execute(read.statement, [RunStatus.SCORED, *params] if for_page else params)
+        row = cursor.fetchone()
+    if row is None:
         raise Http404("No such submission.")
+    found: list[Any] = []
+    start = 0
+    for columns in read.columns:
+        found.append(columns.instance(row, start))
+        start += len(columns)
     submission, student, assignment, chapter, course, dataset, enrolment, pass_baseline = found[:8]
     _assignment_attach(assignment, chapter, course, dataset)
     sql.attach(assignment, "pass_baseline", pass_baseline)
     sql.attach(submission, "assignment", assignment)
     sql.attach(submission, "user", student)
-    regrade = found[8] if with_regrade else None
-    if regrade is not None:
-        sql.attach(regrade, "submission", submission)
-    return _course_access(user, course, enrolment), submission, regrade
+    regrade, scores = None, []
+    if for_page:
+        regrade = found[8]
+        if regrade is not None:
+            sql.attach(regrade, "submission", submission)
+        scores = submissions.baseline_scores_from_db(row[-1])
+    return _course_access(user, course, enrolment), submission, (regrade, scores)
 
 
 # --- Authoring: changing assignments, baselines and datasets is for instructors, not TAs -------

@@ -149,12 +149,10 @@ def dataset_samples_response(request: HttpRequest, *, dataset: Dataset) -> HttpR
 
 @login_required
 def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
-    course_access, submission, latest_regrade = access.submission_page_get_for_user(
-        user=request.user, submission_id=submission_id
-    )
+    page = access.submission_page_get_for_user(user=request.user, submission_id=submission_id)
+    course_access, submission, baselines = page.access, page.submission, page.baseline_scores
     assignment = submission.assignment
     metric = assignment.metric_spec
-    baselines = submissions.baseline_scores(assignment=assignment)
     traceback = results.last_traceback(f"{submission.log}\n{submission.message}")
     exception = results.exception_line(traceback)
     margins = tuple(
@@ -217,7 +215,7 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
         "result_details": _result_details(submission),
         "status_url": reverse("submission_status", args=[submission.pk]),
         "code_script": _script_or_code(submission),
-        "latest_regrade": latest_regrade,
+        "latest_regrade": page.latest_regrade,
     }
     return render(request, "grader/submission_detail.html", context)
 

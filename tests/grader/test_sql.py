@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
 from grader import access, staff_selectors, submissions
-from grader.models import Submission
+from grader.models import RunStatus, Submission
 from tests.factories import UserFactory
-from tests.grader.factories import AssignmentFactory, SubmissionFactory
+from tests.grader.factories import (
+    AssignmentFactory,
+    BaselineFactory,
+    BaselineRunFactory,
+    SubmissionFactory,
+)
 from topdown import sql
 
 pytestmark = pytest.mark.django_db
@@ -113,17 +118,51 @@ def test_the_result_pages_read_finds_the_latest_regrade(cast):
     never = SubmissionFactory(assignment=assignment, user=cast.student, scored=True)
     expected = staff_selectors.regrade_latest(submission=submission)
 
-    _, read, latest = access.submission_page_get_for_user(
-        user=cast.student, submission_id=submission.pk
-    )
-    _, _, none = access.submission_page_get_for_user(user=cast.student, submission_id=never.pk)
+    page = access.submission_page_get_for_user(user=cast.student, submission_id=submission.pk)
+    none = access.submission_page_get_for_user(user=cast.student, submission_id=never.pk)
 
-    assert latest is not None and latest.previous_public_score == 0.5
-    assert field_values(latest) == field_values(expected)
-    assert field_values(read) == field_values(
+    assert page.latest_regrade is not None and page.latest_regrade.previous_public_score == 0.5
+    assert field_values(page.latest_regrade) == field_values(expected)
+    assert field_values(page.submission) == field_values(
         access.submission_get_for_user(user=cast.student, submission_id=submission.pk)[1]
     )
-    assert none is None
+    assert none.latest_regrade is None
+
+
+def test_the_result_pages_read_gives_the_baselines_scores_as_their_own_query(cast):
+    assignment = AssignmentFactory(chapter=cast.questionnaire.chapter)
+    now = timezone.now()
+    for name, runs in (
+        ("zeta", [(0.4, 3), (0.7, 1)]),  # the latest scored run counts: 0.7
+        ("alpha", [(0.9, 2)]),
+        ("stale", [(0.99, 1)]),  # its code changed since: no current run
+    ):
+        baseline = BaselineFactory(assignment=assignment, name=name)
+        for score, minutes_ago in runs:
+            BaselineRunFactory(
+                baseline=baseline,
+                status=RunStatus.SCORED,
+                public_score=score,
+                finished_at=now - timedelta(minutes=minutes_ago),
+            )
+        if name == "stale":
+            baseline.code = "print('changed')"
+            baseline.save()
+    submission = SubmissionFactory(assignment=assignment, user=cast.student, scored=True)
+    bare = SubmissionFactory(
+        assignment=AssignmentFactory(chapter=cast.questionnaire.chapter), user=cast.student
+    )
+
+    page = access.submission_page_get_for_user(user=cast.student, submission_id=submission.pk)
+
+    assert page.baseline_scores == submissions.baseline_scores(assignment=assignment)
+    assert page.baseline_scores == [("alpha", 0.9), ("zeta", 0.7)]
+    assert (
+        access.submission_page_get_for_user(
+            user=cast.student, submission_id=bare.pk
+        ).baseline_scores
+        == []
+    )
 
 
 def test_the_staff_lists_dates_are_the_orms(cast):
