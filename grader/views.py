@@ -153,6 +153,7 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
     course_access, submission, baselines = page.access, page.submission, page.baseline_scores
     assignment = submission.assignment
     metric = assignment.metric_spec
+    parts = fragments.Renderer()
     traceback = results.last_traceback(f"{submission.log}\n{submission.message}")
     exception = results.exception_line(traceback)
     margins = tuple(
@@ -161,7 +162,7 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
     duration = results.format_duration(submission.started_at, submission.finished_at)
     student = submission.user
     # The page's parts that follow from the run alone are fragments (topdown.fragments).
-    header = fragments.render_fragment(
+    header = parts.fragment(
         "grader/includes/submission_header.html",
         filename=submission.filename,
         student_name=student.public_name,
@@ -176,7 +177,7 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
     )
     outcome = SafeString("")
     if submission.is_finished:
-        outcome = fragments.render_fragment(
+        outcome = parts.fragment(
             "grader/includes/submission_outcome.html",
             status=submission.status,
             finished=True,
@@ -202,12 +203,12 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
         "course": course_access.course,
         "assignment": assignment,
         "submission": submission,
-        "breadcrumbs": page_parts.breadcrumbs(assignment, current=f"Submission {submission.pk}"),
+        "breadcrumbs": page_parts.breadcrumbs(
+            assignment, current=f"Submission {submission.pk}", renderer=parts
+        ),
         "header": header,
         "outcome": outcome,
-        "margins": fragments.render_fragment(
-            "grader/includes/submission_margins.html", margins=margins
-        )
+        "margins": parts.fragment("grader/includes/submission_margins.html", margins=margins)
         if margins
         else "",
         "in_progress": not submission.is_finished,
@@ -364,6 +365,7 @@ def assignment_leaderboard(request: HttpRequest, assignment_slug: str) -> HttpRe
     )
     metric = board.metric
     viewer_row = board.viewer_row
+    parts = fragments.Renderer()
     anonymity_form = None
     if board.viewer_anonymous is not None:
         anonymity_form = fragments.fill_csrf_slots(
@@ -375,8 +377,8 @@ def assignment_leaderboard(request: HttpRequest, assignment_slug: str) -> HttpRe
         "assignment": assignment,
         "board": board,
         "page_obj": board.page,
-        "breadcrumbs": page_parts.breadcrumbs(assignment, current="Leaderboard"),
-        "header": fragments.render_fragment(
+        "breadcrumbs": page_parts.breadcrumbs(assignment, current="Leaderboard", renderer=parts),
+        "header": parts.fragment(
             "grader/includes/leaderboard_header.html",
             metric_label=metric.label,
             higher_is_better=metric.direction == Direction.HIGHER_IS_BETTER,
@@ -385,7 +387,7 @@ def assignment_leaderboard(request: HttpRequest, assignment_slug: str) -> HttpRe
             revealed=board.revealed,
             due_at=assignment.due_at,
         ),
-        "summary": fragments.render_fragment(
+        "summary": parts.fragment(
             "grader/includes/leaderboard_summary.html",
             student_count=board.student_count,
             viewer_row=viewer_row,
@@ -393,16 +395,16 @@ def assignment_leaderboard(request: HttpRequest, assignment_slug: str) -> HttpRe
             chart=_leaderboard_chart(board),
             distribution=board.distribution,
         ),
-        "rows": fragments.render_fragments(
+        "rows": parts.fragments(
             LEADERBOARD_ROW,
             ({"row": row, "revealed": board.revealed, "pinned": False} for row in board.page),
         ),
-        "pinned_row": fragments.render_fragment(
+        "pinned_row": parts.fragment(
             LEADERBOARD_ROW, row=viewer_row, revealed=board.revealed, pinned=True
         )
         if viewer_row and not board.viewer_row_on_page
         else "",
-        "pagination": page_parts.pagination(board.page),
+        "pagination": page_parts.pagination(board.page, renderer=parts),
         "anonymity_form": anonymity_form,
     }
     return render(request, "grader/leaderboard.html", context)
