@@ -536,7 +536,7 @@ def _row(
     position: int,
     members: dict[int, _Member],
     *,
-    viewer: User,
+    viewer_id: int,
     viewer_is_staff: bool,
 ) -> LeaderboardRow:
     if entry.user_id is None:
@@ -544,7 +544,7 @@ def _row(
             position=position, score=entry.score, name=entry.baseline, is_baseline=True
         )
     member = members.get(entry.user_id)
-    is_viewer = entry.user_id == viewer.pk
+    is_viewer = entry.user_id == viewer_id
     sees_identity = is_viewer or viewer_is_staff
     alias = anonymous_label(member.enrolment_id) if member and member.anonymous else ""
     if member is None:
@@ -585,16 +585,17 @@ def leaderboard_for_assignment(
     ranking = leaderboard_ranking(assignment=assignment, split=split)
     shown = Paginator(range(len(ranking)), PER_PAGE).get_page(page)
     entries = [ranking.entry(index) for index in shown.object_list]
-    viewer_index = ranking.index_of(viewer.pk)
+    viewer_id = viewer.pk  # once: the request's user is a lazy object
+    viewer_index = ranking.index_of(viewer_id)
     user_ids = {entry.user_id for entry in entries if entry.user_id is not None}
-    members = _members(assignment.chapter.course_id, {*user_ids, viewer.pk})
-    viewer_member = members.get(viewer.pk)
+    members = _members(assignment.chapter.course_id, {*user_ids, viewer_id})
+    viewer_member = members.get(viewer_id)
     viewer_is_staff = viewer.is_superuser or (
         viewer_member is not None and viewer_member.role in STAFF_ROLES
     )
     first = shown.start_index()
     rows = [
-        _row(entry, first + offset, members, viewer=viewer, viewer_is_staff=viewer_is_staff)
+        _row(entry, first + offset, members, viewer_id=viewer_id, viewer_is_staff=viewer_is_staff)
         for offset, entry in enumerate(entries)
     ]
     viewer_row = None
@@ -603,7 +604,7 @@ def leaderboard_for_assignment(
             ranking.entry(viewer_index),
             viewer_index + 1,
             members,
-            viewer=viewer,
+            viewer_id=viewer_id,
             viewer_is_staff=viewer_is_staff,
         )
     return Leaderboard(
