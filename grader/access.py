@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -21,7 +21,7 @@ from courses.access import (
     course_get_for_member,
 )
 from courses.models import STAFF_ROLES, Chapter, Course, Enrolment
-from grader import live, submissions
+from grader import live, staff_selectors, submissions
 from grader.authoring import datasets_for_course
 from grader.models import (
     Assignment,
@@ -43,7 +43,7 @@ def assignment_get_for_user(
     With ``with_dataset``, a draft that has no dataset yet is a 404 too (for pages that show
     scores or data: leaderboard, history, samples).
     """
-    access, assignment = _assignment_with_access(user=user, assignment_slug=assignment_slug)
+    access, assignment, _ = _assignment_with_access(user=user, assignment_slug=assignment_slug)
     if not access.is_member:
         raise PermissionDenied(NOT_A_MEMBER)
     if not access.is_staff and not (assignment.published and assignment.chapter.published):
@@ -125,12 +125,29 @@ def assignment_get_for_staff(
 
     A non-member gets a 404 (they learn nothing about the course); a student a 403.
     """
-    access, assignment = _assignment_with_access(user=user, assignment_slug=assignment_slug)
+    access, assignment, _ = _assignment_with_access(user=user, assignment_slug=assignment_slug)
+    _staff_check(access)
+    return access, assignment
+
+
+def assignment_list_get_for_staff(
+    *, user: User, assignment_slug: str
+) -> tuple[CourseAccess, Assignment, list[staff_selectors.BaselineLatestRun]]:
+    """``assignment_get_for_staff`` for the staff's list, with the assignment's baselines and
+    their latest runs (``staff_selectors.baselines_with_latest_run``) read by the same
+    statement."""
+    access, assignment, baselines = _assignment_with_access(
+        user=user, assignment_slug=assignment_slug, with_baselines=True
+    )
+    _staff_check(access)
+    return access, assignment, baselines
+
+
+def _staff_check(access: CourseAccess) -> None:
     if not access.is_member:
         raise Http404("No such assignment.")
     if not access.is_staff:
         raise PermissionDenied(STAFF_ONLY)
-    return access, assignment
 
 
 def submission_get_for_staff(*, user: User, submission_id: int) -> tuple[CourseAccess, Submission]:
@@ -300,26 +317,46 @@ def _assignment_attach(
     sql.attach(assignment, "dataset", dataset)
 
 
-@lru_cache(maxsize=1)
-def _assignment_read() -> sql.Read:
+@lru_cache(maxsize=2)
+def _assignment_read(*, with_baselines: bool) -> sql.Read:
     columns = _assignment_columns()
+    baselines = (
+        f", {staff_selectors.baselines_with_latest_run_sql('a.id')}" if with_baselines else ""
+    )
     statement = (
-        f"SELECT {', '.join(c.sql for c in columns)}"  # noqa: S608 - names from the models
+        f"SELECT {', '.join(c.sql for c in columns)}{baselines}"  # noqa: S608 - model names
         f" FROM {sql.table(Assignment)} a{_assignment_joins()}"
         " WHERE a.slug = %s"
     )
     return sql.Read(statement, columns)
 
 
-def _assignment_with_access(*, user: User, assignment_slug: str) -> tuple[CourseAccess, Assignment]:
+def _assignment_with_access(
+    *, user: User, assignment_slug: str, with_baselines: bool = False
+) -> tuple[CourseAccess, Assignment, list[staff_selectors.BaselineLatestRun]]:
     """The assignment with its chapter, course and dataset, and what ``user`` may do in its
-    course (not checked here). An unknown slug is a 404."""
-    found = _assignment_read().row([user.pk, assignment_slug])
-    if found is None:
+    course (not checked here); with ``with_baselines``, its baselines and their latest runs.
+    An unknown slug is a 404."""
+    read = _assignment_read(with_baselines=with_baselines)
+    with connection.cursor() as cursor:
+        cursor.execute(read.statement, [user.pk, assignment_slug])
+        row = cursor.fetchone()
+    if row is None:
         raise Http404("No such assignment.")
-    assignment, chapter, course, dataset, enrolment = found
+    assignment, chapter, course, dataset, enrolment = _instances(read, row)
     _assignment_attach(assignment, chapter, course, dataset)
-    return _course_access(user, course, enrolment), assignment
+    baselines = staff_selectors.baselines_with_latest_run_from_db(row[-1]) if with_baselines else []
+    return _course_access(user, course, enrolment), assignment, baselines
+
+
+def _instances(read: sql.Read, row: Sequence[Any]) -> list[Any]:
+    """Each model's instance in ``row``, as ``sql.Read.row`` makes them."""
+    found: list[Any] = []
+    start = 0
+    for columns in read.columns:
+        found.append(columns.instance(row, start))
+        start += len(columns)
+    return found
 
 
 @lru_cache(maxsize=2)
@@ -367,11 +404,7 @@ def _submission_with_access(
         row = cursor.fetchone()
     if row is None:
         raise Http404("No such submission.")
-    found: list[Any] = []
-    start = 0
-    for columns in read.columns:
-        found.append(columns.instance(row, start))
-        start += len(columns)
+    found = _instances(read, row)
     submission, student, assignment, chapter, course, dataset, enrolment, pass_baseline = found[:8]
     _assignment_attach(assignment, chapter, course, dataset)
     sql.attach(assignment, "pass_baseline", pass_baseline)

@@ -7,6 +7,7 @@ with its rows (the tests pin the counts).
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -385,6 +386,46 @@ def baselines_with_latest_run(*, assignment: Assignment) -> list[BaselineLatestR
             row[0], **{f"run_{name}": value for name, value in run.named(row, 1).items()}
         )
         for row in found
+    ]
+
+
+def baselines_with_latest_run_sql(assignment: str) -> str:
+    """``baselines_with_latest_run`` as one JSON column of an enclosing statement, whose
+    ``assignment`` column is the assignment's id (no parameters). Read it with
+    ``baselines_with_latest_run_from_db``."""
+    latest = (
+        f"SELECT l.id FROM {sql.table(BaselineRun)} l"  # noqa: S608 - names from the models
+        " WHERE l.baseline_id = b.id ORDER BY l.created_at DESC, l.id DESC LIMIT 1"
+    )
+    runs = (
+        "SELECT b.name, r.status, r.failure_reason, r.public_score,"  # noqa: S608 - model names
+        f" {sql.timestamp_sql('r.created_at')} AS created, {sql.timestamp_sql('r.finished_at')}"
+        f" AS finished FROM {sql.table(Baseline)} b"
+        f" LEFT JOIN {sql.table(BaselineRun)} r ON r.id = ({latest})"
+        f" WHERE b.assignment_id = {assignment} ORDER BY b.name"
+    )
+    row = "x.name, x.status, x.failure_reason, x.public_score, x.created, x.finished"
+    pairs = (
+        f"json_agg(json_build_array({row}) ORDER BY x.name)"
+        if connection.vendor == "postgresql"
+        else f"json_group_array(json_array({row}))"  # in the subquery's order
+    )
+    return f"(SELECT {pairs} FROM ({runs}) x)"  # noqa: S608
+
+
+def baselines_with_latest_run_from_db(value: Any) -> list[BaselineLatestRun]:
+    """What ``baselines_with_latest_run_sql`` read, as ``baselines_with_latest_run`` gives it."""
+    rows = json.loads(value) if isinstance(value, str | bytes) else value
+    return [
+        BaselineLatestRun(
+            name,
+            status,
+            reason,
+            score,
+            sql.timestamp_from_db(created),
+            sql.timestamp_from_db(finished),
+        )
+        for name, status, reason, score, created, finished in rows or []
     ]
 
 

@@ -43,7 +43,7 @@ def _query_without_page(request: HttpRequest) -> str:
 @login_required
 @require_GET
 def assignment_submissions(request: HttpRequest, assignment_slug: str) -> HttpResponse:
-    course_access, assignment = access.assignment_get_for_staff(
+    course_access, assignment, baselines = access.assignment_list_get_for_staff(
         user=request.user, assignment_slug=assignment_slug
     )
     form = SubmissionFilterForm(request.GET or None)
@@ -55,7 +55,7 @@ def assignment_submissions(request: HttpRequest, assignment_slug: str) -> HttpRe
     parts = fragments.Renderer()
     controls = parts.fragment(
         "grader/includes/submission_list_controls.html",
-        baselines=tuple(staff_selectors.baselines_with_latest_run(assignment=assignment)),
+        baselines=tuple(baselines),
         assignment_slug=assignment.slug,
         filter_fields=fragments.render_form(
             "grader/includes/submission_filter_fields.html",

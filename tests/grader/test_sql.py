@@ -181,3 +181,29 @@ def test_the_staff_lists_dates_are_the_orms(cast):
     latest = staff_selectors.regrade_latest(submission=regraded)
     assert latest is not None and rows[regraded.pk].regraded_at == latest.created_at
     assert rows[fresh.pk].regraded_at is None
+
+
+def test_the_staff_lists_read_gives_the_baselines_latest_runs(cast):
+    assignment = AssignmentFactory(chapter=cast.questionnaire.chapter)
+    now = timezone.now()
+    ran = BaselineFactory(assignment=assignment, name="ran")
+    for score, minutes_ago in ((0.4, 5), (0.6, 1)):
+        BaselineRunFactory(
+            baseline=ran,
+            status=RunStatus.SCORED,
+            public_score=score,
+            created_at=now - timedelta(minutes=minutes_ago),
+            finished_at=now - timedelta(minutes=minutes_ago) + timedelta(microseconds=7),
+        )
+    BaselineFactory(assignment=assignment, name="a never run")
+
+    _, _, baselines = access.assignment_list_get_for_staff(
+        user=cast.ta, assignment_slug=assignment.slug
+    )
+
+    assert baselines == staff_selectors.baselines_with_latest_run(assignment=assignment)
+    assert [(b.name, b.run_public_score) for b in baselines] == [
+        ("a never run", None),
+        ("ran", 0.6),
+    ]
+    assert baselines[1].run_finished_at.utcoffset() == timedelta(0)
