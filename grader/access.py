@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.http import Http404
 
 from accounts.models import User
@@ -19,9 +21,17 @@ from courses.access import (
     course_get_for_member,
 )
 from courses.models import STAFF_ROLES, Chapter, Course, Enrolment
-from grader import live
+from grader import live, staff_selectors, submissions
 from grader.authoring import datasets_for_course
-from grader.models import Assignment, Baseline, BaselineRun, Dataset, Submission
+from grader.models import (
+    Assignment,
+    Baseline,
+    BaselineRun,
+    Dataset,
+    Regrade,
+    RunStatus,
+    Submission,
+)
 from topdown import sql
 
 
@@ -33,7 +43,7 @@ def assignment_get_for_user(
     With ``with_dataset``, a draft that has no dataset yet is a 404 too (for pages that show
     scores or data: leaderboard, history, samples).
     """
-    access, assignment = _assignment_with_access(user=user, assignment_slug=assignment_slug)
+    access, assignment, _ = _assignment_with_access(user=user, assignment_slug=assignment_slug)
     if not access.is_member:
         raise PermissionDenied(NOT_A_MEMBER)
     if not access.is_staff and not (assignment.published and assignment.chapter.published):
@@ -67,7 +77,35 @@ def submission_get_for_user(
 
     Another student's submission is a 404, not a 403: its existence is not theirs to know.
     """
-    access, submission = _submission_with_access(user=user, submission_id=submission_id)
+    access, submission, _ = _submission_with_access(user=user, submission_id=submission_id)
+    _submission_check(access, submission, user=user, write=write)
+    return access, submission
+
+
+@dataclass(frozen=True)
+class SubmissionPage:
+    """What the result page reads with the submission, in the same statement."""
+
+    access: CourseAccess
+    submission: Submission
+    latest_regrade: Regrade | None  # as staff_selectors.regrade_latest finds it
+    baseline_scores: list[tuple[str, float]]  # as submissions.baseline_scores gives them
+
+
+def submission_page_get_for_user(*, user: User, submission_id: int) -> SubmissionPage:
+    """``submission_get_for_user`` for the result page: with the submission's latest regrade
+    and its assignment's baselines' scores, read by the same statement."""
+    access, submission, extra = _submission_with_access(
+        user=user, submission_id=submission_id, for_page=True
+    )
+    _submission_check(access, submission, user=user, write=False)
+    regrade, scores = extra
+    return SubmissionPage(access, submission, regrade, scores)
+
+
+def _submission_check(
+    access: CourseAccess, submission: Submission, *, user: User, write: bool
+) -> None:
     if not access.is_member:
         raise PermissionDenied(NOT_A_MEMBER)
     if submission.user_id != user.pk:
@@ -75,7 +113,6 @@ def submission_get_for_user(
             raise Http404("No such submission.")
         if write:
             raise PermissionDenied("Only the student who submitted this may change it.")
-    return access, submission
 
 
 STAFF_ONLY = "Only the course's instructors and teaching assistants may do this."
@@ -88,12 +125,29 @@ def assignment_get_for_staff(
 
     A non-member gets a 404 (they learn nothing about the course); a student a 403.
     """
-    access, assignment = _assignment_with_access(user=user, assignment_slug=assignment_slug)
+    access, assignment, _ = _assignment_with_access(user=user, assignment_slug=assignment_slug)
+    _staff_check(access)
+    return access, assignment
+
+
+def assignment_list_get_for_staff(
+    *, user: User, assignment_slug: str
+) -> tuple[CourseAccess, Assignment, list[staff_selectors.BaselineLatestRun]]:
+    """``assignment_get_for_staff`` for the staff's list, with the assignment's baselines and
+    their latest runs (``staff_selectors.baselines_with_latest_run``) read by the same
+    statement."""
+    access, assignment, baselines = _assignment_with_access(
+        user=user, assignment_slug=assignment_slug, with_baselines=True
+    )
+    _staff_check(access)
+    return access, assignment, baselines
+
+
+def _staff_check(access: CourseAccess) -> None:
     if not access.is_member:
         raise Http404("No such assignment.")
     if not access.is_staff:
         raise PermissionDenied(STAFF_ONLY)
-    return access, assignment
 
 
 def submission_get_for_staff(*, user: User, submission_id: int) -> tuple[CourseAccess, Submission]:
@@ -187,7 +241,7 @@ def leaderboard_enrolment_get_for_user(
 
 
 def submission_live_row_for_user(
-    *, user: User, submission_id: int, log_from: int
+    *, user: User, submission_id: int, log_from: int, metrics_from: int = 0
 ) -> Mapping[str, Any]:
     """What the live page polls (``grader.live.submission_live_row``), if ``user`` may see it.
 
@@ -195,7 +249,9 @@ def submission_live_row_for_user(
     same answer as ``submission_get_for_user`` (404 for another student, 403 for a stranger).
     A student who has left the course still sees their own run's progress.
     """
-    row = live.submission_live_row(submission_id=submission_id, log_from=log_from)
+    row = live.submission_live_row(
+        submission_id=submission_id, log_from=log_from, metrics_from=metrics_from
+    )
     if row is None:
         raise Http404("No such submission.")
     if row["user_id"] != user.pk:
@@ -229,14 +285,26 @@ def _assignment_joins() -> str:
     )
 
 
+# Columns no grader page shows: left deferred (the ORM loads one if something reads it). Each
+# timestamp costs the driver's Python parsing, and the chapter's text is a page long.
+NOT_READ = ("created_at", "updated_at")
+
+
+def _columns_without(
+    model: type[Any], alias: str, without: tuple[str, ...] = NOT_READ
+) -> sql.Columns[Any]:
+    names = [field.name for field in model._meta.concrete_fields if field.name not in without]
+    return sql.TimestampColumns(model, alias, only=names)
+
+
 def _assignment_columns() -> tuple[sql.Columns[Any], ...]:
     """What ``_assignment_joins`` reads: the assignment, chapter, course, dataset, enrolment."""
     return (
-        sql.Columns(Assignment, "a"),
-        sql.Columns(Chapter, "ch"),
-        sql.Columns(Course, "co"),
-        sql.Columns(Dataset, "d"),
-        sql.Columns(Enrolment, "e"),
+        sql.TimestampColumns(Assignment, "a"),  # its updated_at names the cached leaderboard
+        _columns_without(Chapter, "ch", ("body", *NOT_READ)),
+        _columns_without(Course, "co", ("description", *NOT_READ)),
+        _columns_without(Dataset, "d"),
+        _columns_without(Enrolment, "e"),
     )
 
 
@@ -249,61 +317,106 @@ def _assignment_attach(
     sql.attach(assignment, "dataset", dataset)
 
 
-@lru_cache(maxsize=1)
-def _assignment_read() -> sql.Read:
+@lru_cache(maxsize=2)
+def _assignment_read(*, with_baselines: bool) -> sql.Read:
     columns = _assignment_columns()
+    baselines = (
+        f", {staff_selectors.baselines_with_latest_run_sql('a.id')}" if with_baselines else ""
+    )
     statement = (
-        f"SELECT {', '.join(c.sql for c in columns)}"  # noqa: S608 - names from the models
+        f"SELECT {', '.join(c.sql for c in columns)}{baselines}"  # noqa: S608 - model names
         f" FROM {sql.table(Assignment)} a{_assignment_joins()}"
         " WHERE a.slug = %s"
     )
     return sql.Read(statement, columns)
 
 
-def _assignment_with_access(*, user: User, assignment_slug: str) -> tuple[CourseAccess, Assignment]:
+def _assignment_with_access(
+    *, user: User, assignment_slug: str, with_baselines: bool = False
+) -> tuple[CourseAccess, Assignment, list[staff_selectors.BaselineLatestRun]]:
     """The assignment with its chapter, course and dataset, and what ``user`` may do in its
-    course (not checked here). An unknown slug is a 404."""
-    found = _assignment_read().row([user.pk, assignment_slug])
-    if found is None:
+    course (not checked here); with ``with_baselines``, its baselines and their latest runs.
+    An unknown slug is a 404."""
+    read = _assignment_read(with_baselines=with_baselines)
+    with connection.cursor() as cursor:
+        cursor.execute(read.statement, [user.pk, assignment_slug])
+        row = cursor.fetchone()
+    if row is None:
         raise Http404("No such assignment.")
-    assignment, chapter, course, dataset, enrolment = found
+    assignment, chapter, course, dataset, enrolment = _instances(read, row)
     _assignment_attach(assignment, chapter, course, dataset)
-    return _course_access(user, course, enrolment), assignment
+    baselines = staff_selectors.baselines_with_latest_run_from_db(row[-1]) if with_baselines else []
+    return _course_access(user, course, enrolment), assignment, baselines
 
 
-@lru_cache(maxsize=1)
-def _submission_read() -> sql.Read:
+def _instances(read: sql.Read, row: Sequence[Any]) -> list[Any]:
+    """Each model's instance in ``row``, as ``sql.Read.row`` makes them."""
+    found: list[Any] = []
+    start = 0
+    for columns in read.columns:
+        found.append(columns.instance(row, start))
+        start += len(columns)
+    return found
+
+
+@lru_cache(maxsize=2)
+def _submission_read(*, for_page: bool) -> sql.Read:
     columns: tuple[sql.Columns[Any], ...] = (
-        sql.Columns(Submission, "s"),
-        sql.Columns(User, "u"),
+        sql.TimestampColumns(Submission, "s"),
+        _columns_without(User, "u", ("password", "last_login", "date_joined")),
         *_assignment_columns(),
         # The pass rule's baseline, by name (the result page's verdict): not its code.
-        sql.Columns(Baseline, "pb", only=("id", "assignment", "name")),
+        sql.TimestampColumns(Baseline, "pb", only=("id", "assignment", "name")),
     )
-    statement = (
-        f"SELECT {', '.join(c.sql for c in columns)}"  # noqa: S608 - names from the models
-        f" FROM {sql.table(Submission)} s"
+    joins = (
         f" JOIN {sql.table(User)} u ON u.id = s.user_id"
         f" JOIN {sql.table(Assignment)} a ON a.id = s.assignment_id"
         f"{_assignment_joins()}"
         f" LEFT JOIN {sql.table(Baseline)} pb ON pb.id = a.pass_baseline_id"
-        " WHERE s.id = %s"
+    )
+    extra = ""
+    if for_page:  # the latest regrade, as staff_selectors.regrade_latest orders them
+        columns = (*columns, sql.TimestampColumns(Regrade, "rg"))
+        latest = (
+            f"SELECT l.id FROM {sql.table(Regrade)} l"  # noqa: S608 - names from the models
+            " WHERE l.submission_id = s.id ORDER BY l.created_at DESC, l.id DESC LIMIT 1"
+        )
+        joins += f" LEFT JOIN {sql.table(Regrade)} rg ON rg.id = ({latest})"
+        extra = f", {submissions.baseline_scores_sql('a.id')}"
+    statement = (
+        f"SELECT {', '.join(c.sql for c in columns)}{extra}"  # noqa: S608 - names from the models
+        f" FROM {sql.table(Submission)} s{joins} WHERE s.id = %s"
     )
     return sql.Read(statement, columns)
 
 
-def _submission_with_access(*, user: User, submission_id: int) -> tuple[CourseAccess, Submission]:
+def _submission_with_access(
+    *, user: User, submission_id: int, for_page: bool = False
+) -> tuple[CourseAccess, Submission, tuple[Regrade | None, list[tuple[str, float]]]]:
     """The submission with its student, assignment, chapter, course and dataset, and what
-    ``user`` may do in its course (not checked here). An unknown id is a 404."""
-    found = _submission_read().row([user.pk, submission_id])
-    if found is None:
+    ``user`` may do in its course (not checked here); with ``for_page``, its latest regrade and
+    its baselines' scores too. An unknown id is a 404."""
+    read = _submission_read(for_page=for_page)
+    params: list[Any] = [user.pk, submission_id]
+    with connection.cursor() as cursor:
+        # The baselines' scores come first in the statement, before the joins' parameters.
+        cursor.execute(read.statement, [RunStatus.SCORED, *params] if for_page else params)
+        row = cursor.fetchone()
+    if row is None:
         raise Http404("No such submission.")
-    submission, student, assignment, chapter, course, dataset, enrolment, pass_baseline = found
+    found = _instances(read, row)
+    submission, student, assignment, chapter, course, dataset, enrolment, pass_baseline = found[:8]
     _assignment_attach(assignment, chapter, course, dataset)
     sql.attach(assignment, "pass_baseline", pass_baseline)
     sql.attach(submission, "assignment", assignment)
     sql.attach(submission, "user", student)
-    return _course_access(user, course, enrolment), submission
+    regrade, scores = None, []
+    if for_page:
+        regrade = found[8]
+        if regrade is not None:
+            sql.attach(regrade, "submission", submission)
+        scores = submissions.baseline_scores_from_db(row[-1])
+    return _course_access(user, course, enrolment), submission, (regrade, scores)
 
 
 # --- Authoring: changing assignments, baselines and datasets is for instructors, not TAs -------

@@ -23,11 +23,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, NamedTuple, TypeVar, cast
 
 import numpy as np
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
+from django.core.signals import setting_changed
 from django.db import connection, transaction
 from django.db.models import Exists, F, OrderBy, OuterRef, Window
 from django.db.models.functions import RowNumber
@@ -413,6 +415,7 @@ def _feistel(value: int, bits: int) -> int:
     return (left << half) | right
 
 
+@lru_cache(maxsize=65_536)  # a page names up to fifty: the Feistel rounds are 4 HMACs each
 def anonymous_number(enrolment_id: int) -> int:
     """The N of "Anonymous student #N": stable, one enrolment to one number, not the id.
 
@@ -438,6 +441,14 @@ def anonymous_label(enrolment_id: int) -> str:
     return f"Anonymous student #{anonymous_number(enrolment_id)}"
 
 
+def _forget_anonymous_numbers(*, setting: str, **kwargs: Any) -> None:
+    if setting == "SECRET_KEY":
+        anonymous_number.cache_clear()
+
+
+setting_changed.connect(_forget_anonymous_numbers, dispatch_uid="grader.leaderboards.anonymous")
+
+
 class _Member(NamedTuple):
     enrolment_id: int
     role: str
@@ -445,16 +456,28 @@ class _Member(NamedTuple):
     name: str
 
 
-def _members(course_id: int, user_ids: set[int]) -> dict[int, _Member]:
-    # Plain SQL: read on every view of the page, and the ORM's compiling cost more than the query.
-    ids = sorted(user_ids)
-    statement = (
+@lru_cache(maxsize=1)
+def _members_sql() -> str:
+    # PostgreSQL takes the ids as one array literal: adapting fifty parameters one by one cost
+    # more than the query.
+    among = (
+        "= ANY(%s::bigint[])"
+        if connection.vendor == "postgresql"
+        else "IN (SELECT value FROM json_each(%s))"
+    )
+    return (
         "SELECT e.user_id, e.id, e.role, e.leaderboard_anonymous, u.display_name, u.username"  # noqa: S608 - names from the models
         f" FROM {sql.table(Enrolment)} e JOIN {sql.table(User)} u ON u.id = e.user_id"
-        f" WHERE e.course_id = %s AND e.user_id IN ({', '.join(['%s'] * len(ids))})"
+        f" WHERE e.course_id = %s AND e.user_id {among}"
     )
+
+
+def _members(course_id: int, user_ids: set[int]) -> dict[int, _Member]:
+    # Plain SQL: read on every view of the page, and the ORM's compiling cost more than the query.
+    ids = ",".join(str(int(user_id)) for user_id in sorted(user_ids))
+    as_array = f"{{{ids}}}" if connection.vendor == "postgresql" else f"[{ids}]"
     with connection.cursor() as cursor:
-        cursor.execute(statement, [course_id, *ids])
+        cursor.execute(_members_sql(), [course_id, as_array])
         rows = cursor.fetchall()
     return {
         user_id: _Member(enrolment_id, role, bool(anonymous), display_name or username)
@@ -465,8 +488,10 @@ def _members(course_id: int, user_ids: set[int]) -> dict[int, _Member]:
 # --- The page --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LeaderboardRow:
+class LeaderboardRow(NamedTuple):
+    """A row as shown: a fragment's context (``topdown.fragments``), so compared by value.
+    A named tuple, not a frozen dataclass: fifty of those took longer to make and to hash."""
+
     position: int  # 1-based place in the list, baselines included
     score: float | None
     name: str
@@ -511,7 +536,7 @@ def _row(
     position: int,
     members: dict[int, _Member],
     *,
-    viewer: User,
+    viewer_id: int,
     viewer_is_staff: bool,
 ) -> LeaderboardRow:
     if entry.user_id is None:
@@ -519,7 +544,7 @@ def _row(
             position=position, score=entry.score, name=entry.baseline, is_baseline=True
         )
     member = members.get(entry.user_id)
-    is_viewer = entry.user_id == viewer.pk
+    is_viewer = entry.user_id == viewer_id
     sees_identity = is_viewer or viewer_is_staff
     alias = anonymous_label(member.enrolment_id) if member and member.anonymous else ""
     if member is None:
@@ -560,16 +585,17 @@ def leaderboard_for_assignment(
     ranking = leaderboard_ranking(assignment=assignment, split=split)
     shown = Paginator(range(len(ranking)), PER_PAGE).get_page(page)
     entries = [ranking.entry(index) for index in shown.object_list]
-    viewer_index = ranking.index_of(viewer.pk)
+    viewer_id = viewer.pk  # once: the request's user is a lazy object
+    viewer_index = ranking.index_of(viewer_id)
     user_ids = {entry.user_id for entry in entries if entry.user_id is not None}
-    members = _members(assignment.chapter.course_id, {*user_ids, viewer.pk})
-    viewer_member = members.get(viewer.pk)
+    members = _members(assignment.chapter.course_id, {*user_ids, viewer_id})
+    viewer_member = members.get(viewer_id)
     viewer_is_staff = viewer.is_superuser or (
         viewer_member is not None and viewer_member.role in STAFF_ROLES
     )
     first = shown.start_index()
     rows = [
-        _row(entry, first + offset, members, viewer=viewer, viewer_is_staff=viewer_is_staff)
+        _row(entry, first + offset, members, viewer_id=viewer_id, viewer_is_staff=viewer_is_staff)
         for offset, entry in enumerate(entries)
     ]
     viewer_row = None
@@ -578,7 +604,7 @@ def leaderboard_for_assignment(
             ranking.entry(viewer_index),
             viewer_index + 1,
             members,
-            viewer=viewer,
+            viewer_id=viewer_id,
             viewer_is_staff=viewer_is_staff,
         )
     return Leaderboard(

@@ -15,13 +15,14 @@ offset the page already has, the metric points after the ones it has.
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 import math
 import statistics
 import threading
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -39,6 +40,7 @@ from grader.models import (
     WorkerHeartbeat,
     log_cap,
 )
+from topdown import sql
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +198,11 @@ LIVE_ROW_COLUMNS = (
     "log_length",
     "log_chunk",
     "metrics_length",
+    "metrics_json",
 )
+
+
+TIMESTAMPS = ("queued_at", "started_at", "finished_at")
 
 
 @lru_cache(maxsize=1)
@@ -205,10 +211,13 @@ def _live_row_sql() -> str:
 
     table = connection.ops.quote_name
     # Table names from the models' own metadata, never from input.
+    # The dates as integers: the driver parses a timestamp in Python, an integer in C.
+    dates = ", ".join(sql.timestamp_sql(f"s.{name}") for name in TIMESTAMPS)
     return (
-        "SELECT s.id, s.user_id, s.assignment_id, s.status, s.queued_at, s.started_at,"  # noqa: S608
-        " s.finished_at, c.slug, a.needs_gpu, s.log_chars,"
-        " CASE WHEN s.log_chars > %s THEN substr(s.log, %s, %s) ELSE '' END, s.metrics_count"
+        f"SELECT s.id, s.user_id, s.assignment_id, s.status, {dates},"  # noqa: S608
+        " c.slug, a.needs_gpu, s.log_chars,"
+        " CASE WHEN s.log_chars > %s THEN substr(s.log, %s, %s) ELSE '' END, s.metrics_count,"
+        " CASE WHEN s.metrics_count > %s THEN s.metrics END"
         f" FROM {table(Submission._meta.db_table)} s"
         f" JOIN {table(Assignment._meta.db_table)} a ON a.id = s.assignment_id"
         f" JOIN {table(Chapter._meta.db_table)} ch ON ch.id = a.chapter_id"
@@ -217,33 +226,38 @@ def _live_row_sql() -> str:
     )
 
 
-def _aware(value: datetime | str | None) -> datetime | None:
-    """A timestamp as PostgreSQL's driver gives it (aware), or from SQLite's text."""
-    if value is None or isinstance(value, datetime):
-        return value
-    parsed = datetime.fromisoformat(value)
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
-
-
-def submission_live_row(*, submission_id: int, log_from: int) -> Mapping[str, Any] | None:
-    """In one query: the run's state, the log after ``log_from``, and whose run it is.
+def submission_live_row(
+    *, submission_id: int, log_from: int, metrics_from: int = 0
+) -> Mapping[str, Any] | None:
+    """In one query: the run's state, the log after ``log_from``, the metric points when there
+    are more than ``metrics_from``, and whose run it is.
 
     The page asks every second, so this is the cheapest read we could make it: the lengths are
-    stored columns (``Submission.log_chars``, ``metrics_count``), the log is read (and
-    detoasted) only when there is some after ``log_from``, and the statement is plain SQL, since
+    stored columns (``Submission.log_chars``, ``metrics_count``), the log and the points are
+    read (and detoasted) only when there are new ones, and the statement is plain SQL, since
     the ORM took four times longer to compile it than the database took to answer it.
     """
-    log_from = max(0, log_from)
+    log_from, metrics_from = max(0, log_from), max(0, metrics_from)
+    params = [log_from, log_from + 1, LOG_CHUNK_CHARS, metrics_from, submission_id]
     with connection.cursor() as cursor:
-        cursor.execute(_live_row_sql(), [log_from, log_from + 1, LOG_CHUNK_CHARS, submission_id])
+        cursor.execute(_live_row_sql(), params)
         values = cursor.fetchone()
     if values is None:
         return None
     row = dict(zip(LIVE_ROW_COLUMNS, values, strict=True))
-    for name in ("queued_at", "started_at", "finished_at"):
-        row[name] = _aware(row[name])
+    for name in TIMESTAMPS:
+        row[name] = sql.timestamp_from_db(row[name])
     row["needs_gpu"] = bool(row["needs_gpu"])
     return row
+
+
+def _stored_metrics(row: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """All the run's metric points: from the row when it read them (there were more than the
+    ``metrics_from`` it was read with), else with one more query."""
+    stored = row.get("metrics_json")
+    if stored is not None:  # JSON text, as the drivers give it to the JSON field
+        return (json.loads(stored) if isinstance(stored, str) else stored) or []
+    return Submission.objects.filter(pk=row["id"]).values_list("metrics", flat=True).get() or []
 
 
 def submission_live_status(
@@ -251,16 +265,15 @@ def submission_live_status(
 ) -> dict[str, Any]:
     """What the page needs to show a run as it goes, from the offsets it already has.
 
-    ``row`` is ``submission_live_row``'s (read through ``grader.access``); the metric points are
-    read only when there are new ones.
+    ``row`` is ``submission_live_row``'s (read through ``grader.access``): read with the same
+    ``metrics_from``, it holds the new metric points already.
     """
     log_from, metrics_from = max(0, log_from), max(0, metrics_from)
     status = row["status"]
     metrics_length = row["metrics_length"] or 0
     metrics: list[dict[str, Any]] = []
     if metrics_length > metrics_from:
-        stored = Submission.objects.filter(pk=row["id"]).values_list("metrics", flat=True).get()
-        metrics = (stored or [])[metrics_from : metrics_from + METRICS_CHUNK]
+        metrics = _stored_metrics(row)[metrics_from : metrics_from + METRICS_CHUNK]
     started, finished = row["started_at"], row["finished_at"]
     data: dict[str, Any] = {
         "id": row["id"],

@@ -12,10 +12,12 @@ from grader.models import Assignment
 from topdown import fragments
 
 
-def breadcrumbs(assignment: Assignment, *, current: str) -> SafeString:
+def breadcrumbs(
+    assignment: Assignment, *, current: str, renderer: fragments.Renderer | None = None
+) -> SafeString:
     """Courses, the assignment's course, the assignment, then ``current``."""
     course = assignment.chapter.course
-    return fragments.render_fragment(
+    return (renderer or fragments.Renderer()).fragment(
         "grader/includes/breadcrumbs.html",
         course_slug=course.slug,
         course_title=course.title,
@@ -43,7 +45,9 @@ class PageLinks:
     next_page_number: int | None
 
 
-def pagination(page: Page, *, query: str = "") -> SafeString:
+def pagination(
+    page: Page, *, query: str = "", renderer: fragments.Renderer | None = None
+) -> SafeString:
     """``includes/pagination.html`` for ``page``; ``query`` as that template takes it."""
     links = PageLinks(
         number=page.number,
@@ -53,4 +57,6 @@ def pagination(page: Page, *, query: str = "") -> SafeString:
         previous_page_number=page.number - 1 if page.has_previous() else None,
         next_page_number=page.number + 1 if page.has_next() else None,
     )
-    return fragments.render_fragment("includes/pagination.html", page_obj=links, query=query)
+    return (renderer or fragments.Renderer()).fragment(
+        "includes/pagination.html", page_obj=links, query=query
+    )

@@ -43,7 +43,7 @@ def _query_without_page(request: HttpRequest) -> str:
 @login_required
 @require_GET
 def assignment_submissions(request: HttpRequest, assignment_slug: str) -> HttpResponse:
-    course_access, assignment = access.assignment_get_for_staff(
+    course_access, assignment, baselines = access.assignment_list_get_for_staff(
         user=request.user, assignment_slug=assignment_slug
     )
     form = SubmissionFilterForm(request.GET or None)
@@ -52,9 +52,10 @@ def assignment_submissions(request: HttpRequest, assignment_slug: str) -> HttpRe
     )
     query = _query_without_page(request)
     next_path = request.get_full_path()
-    controls = fragments.render_fragment(
+    parts = fragments.Renderer()
+    controls = parts.fragment(
         "grader/includes/submission_list_controls.html",
-        baselines=tuple(staff_selectors.baselines_with_latest_run(assignment=assignment)),
+        baselines=tuple(baselines),
         assignment_slug=assignment.slug,
         filter_fields=fragments.render_form(
             "grader/includes/submission_filter_fields.html",
@@ -71,8 +72,8 @@ def assignment_submissions(request: HttpRequest, assignment_slug: str) -> HttpRe
         "course": course_access.course,
         "assignment": assignment,
         "form": form,
-        "breadcrumbs": page_parts.breadcrumbs(assignment, current="Submissions"),
-        "header": fragments.render_fragment(
+        "breadcrumbs": page_parts.breadcrumbs(assignment, current="Submissions", renderer=parts),
+        "header": parts.fragment(
             "grader/includes/submissions_header.html",
             metric_label=assignment.metric_spec.label,
             higher_is_better=assignment.direction == Direction.HIGHER_IS_BETTER,
@@ -82,11 +83,11 @@ def assignment_submissions(request: HttpRequest, assignment_slug: str) -> HttpRe
         ),
         "controls": fragments.fill_csrf_slots(controls, request),
         "page_obj": page_obj,
-        "rows": fragments.render_fragments(
+        "rows": parts.fragments(
             "grader/includes/submission_list_row.html",
             ({"row": row, "next_path": next_path} for row in page_obj),
         ),
-        "pagination": page_parts.pagination(page_obj, query=query),
+        "pagination": page_parts.pagination(page_obj, query=query, renderer=parts),
     }
     return render(request, "grader/assignment_submissions.html", context)
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 import math
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import PurePath
@@ -449,18 +450,27 @@ def graded_runs_reconcile(
     return count
 
 
-@functools.cache
-def _baseline_scores_sql() -> str:
+BASELINE_RUNS_ORDER = "b.name, r.finished_at DESC, r.id DESC"
+
+
+def _baseline_runs_sql(assignment: str, *, numbered: bool = False) -> str:
     # BaselineRun.objects.current() in plain SQL: the result page reads this on every view.
+    # ``assignment``: the assignment's id, a parameter or a column of an enclosing statement.
+    number = f", ROW_NUMBER() OVER (ORDER BY {BASELINE_RUNS_ORDER}) AS n" if numbered else ""
     return (
-        "SELECT b.name, r.public_score"  # noqa: S608 - names from the models
+        f"SELECT b.name, r.public_score{number}"  # noqa: S608 - names from the models
         f" FROM {sql.table(BaselineRun)} r"
         f" JOIN {sql.table(Baseline)} b ON b.id = r.baseline_id"
-        f" JOIN {sql.table(Assignment)} a ON a.id = b.assignment_id"
-        " WHERE b.assignment_id = %s AND r.status = %s AND r.public_score IS NOT NULL"
-        " AND r.code = b.code AND r.filename = b.filename AND r.dataset_id = a.dataset_id"
-        " ORDER BY b.name, r.finished_at DESC, r.id DESC"
+        f" JOIN {sql.table(Assignment)} ba ON ba.id = b.assignment_id"
+        f" WHERE b.assignment_id = {assignment} AND r.status = %s AND r.public_score IS NOT NULL"
+        " AND r.code = b.code AND r.filename = b.filename AND r.dataset_id = ba.dataset_id"
+        f" ORDER BY {BASELINE_RUNS_ORDER}"
     )
+
+
+@functools.cache
+def _baseline_scores_sql() -> str:
+    return _baseline_runs_sql("%s")
 
 
 def baseline_scores(*, assignment: Assignment) -> list[tuple[str, float]]:
@@ -468,10 +478,33 @@ def baseline_scores(*, assignment: Assignment) -> list[tuple[str, float]]:
     with connection.cursor() as cursor:
         cursor.execute(_baseline_scores_sql(), [assignment.pk, RunStatus.SCORED])
         runs = cursor.fetchall()
+    return _latest_by_name(runs)
+
+
+def _latest_by_name(runs: Iterable[Sequence[Any]]) -> list[tuple[str, float]]:
     scores: dict[str, float] = {}
     for name, score in runs:
         scores.setdefault(name, score)
     return list(scores.items())
+
+
+def baseline_scores_sql(assignment: str) -> str:
+    """``baseline_scores`` as one JSON column of an enclosing statement, whose ``assignment``
+    column is the assignment's id; it takes one parameter, ``RunStatus.SCORED``. Read it with
+    ``baseline_scores_from_db``."""
+    pairs = (
+        "json_agg(json_build_array(x.name, x.public_score) ORDER BY x.n)"
+        if connection.vendor == "postgresql"
+        else "json_group_array(json_array(x.name, x.public_score))"  # in the subquery's order
+    )
+    runs = _baseline_runs_sql(assignment, numbered=True)
+    return f"(SELECT {pairs} FROM ({runs}) x)"  # noqa: S608
+
+
+def baseline_scores_from_db(value: Any) -> list[tuple[str, float]]:
+    """What ``baseline_scores_sql`` read, as ``baseline_scores`` gives it."""
+    runs = json.loads(value) if isinstance(value, str | bytes) else value
+    return _latest_by_name(runs or [])
 
 
 def baselines_run_missing(

@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -26,7 +26,6 @@ from grader import (
     live,
     page_parts,
     results,
-    staff_selectors,
     submissions,
 )
 from grader.forms import EditorSubmissionForm, SubmissionForm, SubmittedCode
@@ -150,12 +149,11 @@ def dataset_samples_response(request: HttpRequest, *, dataset: Dataset) -> HttpR
 
 @login_required
 def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
-    course_access, submission = access.submission_get_for_user(
-        user=request.user, submission_id=submission_id
-    )
+    page = access.submission_page_get_for_user(user=request.user, submission_id=submission_id)
+    course_access, submission, baselines = page.access, page.submission, page.baseline_scores
     assignment = submission.assignment
     metric = assignment.metric_spec
-    baselines = submissions.baseline_scores(assignment=assignment)
+    parts = fragments.Renderer()
     traceback = results.last_traceback(f"{submission.log}\n{submission.message}")
     exception = results.exception_line(traceback)
     margins = tuple(
@@ -164,7 +162,7 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
     duration = results.format_duration(submission.started_at, submission.finished_at)
     student = submission.user
     # The page's parts that follow from the run alone are fragments (topdown.fragments).
-    header = fragments.render_fragment(
+    header = parts.fragment(
         "grader/includes/submission_header.html",
         filename=submission.filename,
         student_name=student.public_name,
@@ -179,7 +177,7 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
     )
     outcome = SafeString("")
     if submission.is_finished:
-        outcome = fragments.render_fragment(
+        outcome = parts.fragment(
             "grader/includes/submission_outcome.html",
             status=submission.status,
             finished=True,
@@ -205,12 +203,12 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
         "course": course_access.course,
         "assignment": assignment,
         "submission": submission,
-        "breadcrumbs": page_parts.breadcrumbs(assignment, current=f"Submission {submission.pk}"),
+        "breadcrumbs": page_parts.breadcrumbs(
+            assignment, current=f"Submission {submission.pk}", renderer=parts
+        ),
         "header": header,
         "outcome": outcome,
-        "margins": fragments.render_fragment(
-            "grader/includes/submission_margins.html", margins=margins
-        )
+        "margins": parts.fragment("grader/includes/submission_margins.html", margins=margins)
         if margins
         else "",
         "in_progress": not submission.is_finished,
@@ -218,28 +216,37 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
         "result_details": _result_details(submission),
         "status_url": reverse("submission_status", args=[submission.pk]),
         "code_script": _script_or_code(submission),
-        "latest_regrade": staff_selectors.regrade_latest(submission=submission),
+        "latest_regrade": page.latest_regrade,
     }
     return render(request, "grader/submission_detail.html", context)
 
 
 @login_required
 @require_GET
-def submission_status(request: HttpRequest, submission_id: int) -> JsonResponse:
+def submission_status(request: HttpRequest, submission_id: int) -> HttpResponse:
     """What the submission page polls while a run is queued or running (see grader.live)."""
-    log_from = _offset(request.GET.get("log_from"))
+    log_from, metrics_from = _poll_offsets(request)
     row = access.submission_live_row_for_user(
-        user=request.user, submission_id=submission_id, log_from=log_from
+        user=request.user, submission_id=submission_id, log_from=log_from, metrics_from=metrics_from
     )
     data = live.submission_live_status(
-        row=row,
-        log_from=log_from,
-        metrics_from=_offset(request.GET.get("metrics_from")),
-        now=timezone.now(),
+        row=row, log_from=log_from, metrics_from=metrics_from, now=timezone.now()
     )
-    response = JsonResponse(data)
-    response["Cache-Control"] = "no-store"
-    return response
+    # Plain JSON values only (the row's, and the points as stored): no encoder class needed.
+    return HttpResponse(json.dumps(data), content_type="application/json", headers=NO_STORE)
+
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _poll_offsets(request: HttpRequest) -> tuple[int, int]:
+    """``log_from`` and ``metrics_from`` as ``request.GET`` gives them (the last of each), read
+    without building it: the page polls every second with exactly these two numbers."""
+    query = request.META.get("QUERY_STRING", "")
+    if not query.isascii() or "%" in query or "+" in query:  # encoded: Django decodes it
+        return _offset(request.GET.get("log_from")), _offset(request.GET.get("metrics_from"))
+    values = dict(pair.partition("=")[::2] for pair in query.split("&"))
+    return _offset(values.get("log_from")), _offset(values.get("metrics_from"))
 
 
 def _result_details(submission: Submission) -> SafeString:
@@ -358,6 +365,7 @@ def assignment_leaderboard(request: HttpRequest, assignment_slug: str) -> HttpRe
     )
     metric = board.metric
     viewer_row = board.viewer_row
+    parts = fragments.Renderer()
     anonymity_form = None
     if board.viewer_anonymous is not None:
         anonymity_form = fragments.fill_csrf_slots(
@@ -369,8 +377,8 @@ def assignment_leaderboard(request: HttpRequest, assignment_slug: str) -> HttpRe
         "assignment": assignment,
         "board": board,
         "page_obj": board.page,
-        "breadcrumbs": page_parts.breadcrumbs(assignment, current="Leaderboard"),
-        "header": fragments.render_fragment(
+        "breadcrumbs": page_parts.breadcrumbs(assignment, current="Leaderboard", renderer=parts),
+        "header": parts.fragment(
             "grader/includes/leaderboard_header.html",
             metric_label=metric.label,
             higher_is_better=metric.direction == Direction.HIGHER_IS_BETTER,
@@ -379,7 +387,7 @@ def assignment_leaderboard(request: HttpRequest, assignment_slug: str) -> HttpRe
             revealed=board.revealed,
             due_at=assignment.due_at,
         ),
-        "summary": fragments.render_fragment(
+        "summary": parts.fragment(
             "grader/includes/leaderboard_summary.html",
             student_count=board.student_count,
             viewer_row=viewer_row,
@@ -387,16 +395,16 @@ def assignment_leaderboard(request: HttpRequest, assignment_slug: str) -> HttpRe
             chart=_leaderboard_chart(board),
             distribution=board.distribution,
         ),
-        "rows": fragments.render_fragments(
+        "rows": parts.fragments(
             LEADERBOARD_ROW,
             ({"row": row, "revealed": board.revealed, "pinned": False} for row in board.page),
         ),
-        "pinned_row": fragments.render_fragment(
+        "pinned_row": parts.fragment(
             LEADERBOARD_ROW, row=viewer_row, revealed=board.revealed, pinned=True
         )
         if viewer_row and not board.viewer_row_on_page
         else "",
-        "pagination": page_parts.pagination(board.page),
+        "pagination": page_parts.pagination(board.page, renderer=parts),
         "anonymity_form": anonymity_form,
     }
     return render(request, "grader/leaderboard.html", context)

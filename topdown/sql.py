@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cached_property, lru_cache
 from typing import Any, Generic, TypeVar
 
+from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, connection
-from django.db.models import Field, Model
+from django.db.models import DateTimeField, Field, Model
+from django.utils import timezone
 
 M = TypeVar("M", bound=Model)
 
@@ -171,3 +174,85 @@ def _insert_statement(
     if returning:
         statement += f" RETURNING {quote(str(pk.column))}"
     return fields, statement
+
+
+# --- Timestamps as whole microseconds -----------------------------------------------------------
+#
+# The PostgreSQL backend reads each timestamp through a Python loader (it makes the value aware
+# in the connection's time zone): about 11 µs each, against 2 µs for a bigint, which the driver
+# reads in C. Fifty rows with a date each took 0.6 ms. Reads of many rows send them as integers.
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def timestamp_sql(column: str) -> str:
+    """The SQL of the timestamp ``column`` (any expression) as ``timestamp_from_db`` reads it:
+    whole microseconds since 1970 on PostgreSQL (exact), as it is elsewhere."""
+    if connection.vendor == "postgresql":
+        return f"(EXTRACT(EPOCH FROM {column}) * 1000000)::bigint"
+    return column
+
+
+def timestamp_from_db(value: Any) -> datetime | None:
+    """What ``timestamp_sql`` read, as the ORM would give it: aware, in the connection's time
+    zone (UTC unless the database settings name another)."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        moment = EPOCH + timedelta(microseconds=value)
+    else:  # a datetime, or SQLite's text
+        if not isinstance(value, datetime):
+            value = datetime.fromisoformat(str(value))
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    zone = _connection_zone()
+    if zone is UTC:
+        return moment
+    if zone is None:  # USE_TZ off: naive, in local time
+        return timezone.make_naive(moment, timezone.get_default_timezone())
+    return moment.astimezone(zone)
+
+
+_zones: dict[str, Any] = {}
+
+
+def _connection_zone() -> Any:
+    # Read once: the connection is a proxy, and asking it costs more than the conversion.
+    if "zone" not in _zones:
+        zone = connection.timezone
+        _zones["zone"] = UTC if zone == UTC else zone
+    return _zones["zone"]
+
+
+def _forget_zone(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("USE_TZ", "TIME_ZONE", "DATABASES"):
+        _zones.clear()
+
+
+setting_changed.connect(_forget_zone, dispatch_uid="topdown.sql.forget_zone")
+
+
+def _timestamp_converter(value: Any, expression: Any, connection: Any) -> datetime | None:
+    return timestamp_from_db(value)
+
+
+class TimestampColumns(Columns[M]):
+    """``Columns`` whose timestamps travel as whole microseconds (``timestamp_sql``): for reads
+    of many rows, or of rows with many dates."""
+
+    @cached_property
+    def sql(self) -> str:
+        parts = []
+        for field in self.fields:
+            column = f"{self.alias}.{quote(str(field.column))}"
+            parts.append(timestamp_sql(column) if isinstance(field, DateTimeField) else column)
+        return ", ".join(parts)
+
+    @cached_property
+    def _converters(self) -> list[tuple[int, list[Converter], Any]]:
+        if connection.vendor != "postgresql":
+            return super()._converters
+        timestamps = {i for i, field in enumerate(self.fields) if isinstance(field, DateTimeField)}
+        kept = [entry for entry in super()._converters if entry[0] not in timestamps]
+        converters: list[Converter] = [_timestamp_converter]
+        added: list[tuple[int, list[Converter], Any]] = [(i, converters, None) for i in timestamps]
+        return sorted([*kept, *added], key=lambda entry: entry[0])
