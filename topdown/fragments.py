@@ -72,17 +72,13 @@ def _render(template_name: str, context: tuple[tuple[str, Hashable], ...], setti
 def render_fragments(template_name: str, contexts: Iterable[Mapping[str, Hashable]]) -> SafeString:
     """``template_name`` rendered with each context in turn, joined: from memory when this
     process has rendered the same context before."""
-    setting = _setting()
-    parts = [_render(template_name, tuple(context.items()), setting) for context in contexts]
-    # Each part is the output of an autoescaping template.
-    return mark_safe("".join(parts))  # noqa: S308
+    return Renderer().fragments(template_name, contexts)
 
 
 def render_each(template_name: str, contexts: Iterable[Mapping[str, Hashable]]) -> list[str]:
     """``render_fragments`` without the joining: each context's HTML (safe: the output of an
     autoescaping template), for a caller that puts something between them."""
-    setting = _setting()
-    return [_render(template_name, tuple(context.items()), setting) for context in contexts]
+    return Renderer().each(template_name, contexts)
 
 
 def render_fragment(template_name: str, **context: Hashable) -> SafeString:
@@ -98,13 +94,15 @@ class Renderer:
     def __init__(self) -> None:
         self.setting = _setting()
 
+    def each(self, template_name: str, contexts: Iterable[Mapping[str, Hashable]]) -> list[str]:
+        setting = self.setting
+        return [_render(template_name, tuple(context.items()), setting) for context in contexts]
+
     def fragments(
         self, template_name: str, contexts: Iterable[Mapping[str, Hashable]]
     ) -> SafeString:
-        setting = self.setting
-        parts = [_render(template_name, tuple(context.items()), setting) for context in contexts]
         # Each part is the output of an autoescaping template.
-        return mark_safe("".join(parts))  # noqa: S308
+        return mark_safe("".join(self.each(template_name, contexts)))  # noqa: S308
 
     def fragment(self, template_name: str, **context: Hashable) -> SafeString:
         return self.fragments(template_name, [context])
