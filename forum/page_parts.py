@@ -12,7 +12,7 @@ from django.utils.safestring import SafeString
 from courses.models import Question
 from forum.access import ThreadAccess
 from forum.models import Category
-from forum.selectors import ThreadPage
+from forum.selectors import PageNumbers, ThreadPage
 from grader.models import Assignment
 from topdown import fragments
 
@@ -108,27 +108,11 @@ def thread_head(
 
 
 @dataclass(frozen=True)
-class ThreadPages:
+class ThreadPages(PageNumbers):
     """What ``forum/includes/thread_pages.html`` reads of a ``ThreadPage``, by value."""
 
     number: int
     num_pages: int
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.number < self.num_pages
-
-    @property
-    def previous_page_number(self) -> int:
-        return self.number - 1
-
-    @property
-    def next_page_number(self) -> int:
-        return self.number + 1
 
 
 def thread_pages(page: ThreadPage) -> SafeString:

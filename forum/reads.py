@@ -102,7 +102,7 @@ def _thread_anchor_joins() -> str:
 
 
 @lru_cache(maxsize=1)
-def _thread_read() -> tuple[str, tuple[sql.Columns[Any], ...]]:
+def _thread_read() -> sql.Read:
     columns: tuple[sql.Columns[Any], ...] = (
         sql.Columns(Thread, "t"),
         sql.Columns(Course, "co"),
@@ -153,27 +153,18 @@ def _thread_read() -> tuple[str, tuple[sql.Columns[Any], ...]]:
         f"{_thread_anchor_joins()}"
         " WHERE t.id = %(thread)s"
     )
-    return statement, columns
+    return sql.Read(statement, columns)
 
 
 def thread_row(*, user: User, thread_id: int) -> ThreadRow | None:
     """The thread ``thread_id`` as its reader ``user`` sees it (no access checked here)."""
-    statement, columns = _thread_read()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            statement,
-            {"user": user.pk, "thread": thread_id, "submitted": Attempt.Status.SUBMITTED.value},
-        )
-        row = cursor.fetchone()
-    if row is None:
+    found = _thread_read().row(
+        {"user": user.pk, "thread": thread_id, "submitted": Attempt.Status.SUBMITTED.value}
+    )
+    if found is None:
         return None
-    instances: list[Any] = []
-    start = 0
-    for part in columns:
-        instances.append(part.instance(row, start))
-        start += len(part)
-    thread, course, category, chapter, question, assignment, enrolment = instances
-    accepted_thread_id, accepted_number, watching, last_read_number, submitted = row[start:]
+    (thread, course, category, chapter, question, assignment, enrolment) = found[:7]
+    accepted_thread_id, accepted_number, watching, last_read_number, submitted = found[7:]
     accepted = None
     if thread.accepted_post_id is not None and accepted_number is not None:
         # Only the fields an accepted answer's link needs: the others load if read.
@@ -289,7 +280,7 @@ class CategoryRow:
 
 
 @lru_cache(maxsize=2)
-def _category_read(by_chapter: bool) -> tuple[str, tuple[sql.Columns[Any], ...]]:
+def _category_read(by_chapter: bool) -> sql.Read:
     columns: tuple[sql.Columns[Any], ...] = (
         sql.Columns(Course, "co"),
         sql.Columns(Enrolment, "e"),
@@ -327,32 +318,23 @@ def _category_read(by_chapter: bool) -> tuple[str, tuple[sql.Columns[Any], ...]]
         f" WHERE co.{_column(Course, 'slug')} = %(course)s"
         " ORDER BY cat.id LIMIT 1"
     )
-    return statement, columns
+    return sql.Read(statement, columns)
 
 
 def category_row(*, user: User, course_slug: str, chapter_slug: str | None) -> CategoryRow | None:
     """The course ``course_slug`` (None if there is none) with ``user``'s enrolment, and its
     general category or the chapter's, with the reader's visit and watch (no access checked)."""
-    statement, columns = _category_read(chapter_slug is not None)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            statement,
-            {
-                "user": user.pk,
-                "course": course_slug,
-                "chapter": chapter_slug,
-                "general": Category.Kind.GENERAL.value,
-            },
-        )
-        row = cursor.fetchone()
-    if row is None:
+    found = _category_read(chapter_slug is not None).row(
+        {
+            "user": user.pk,
+            "course": course_slug,
+            "chapter": chapter_slug,
+            "general": Category.Kind.GENERAL.value,
+        }
+    )
+    if found is None:
         return None
-    instances: list[Any] = []
-    start = 0
-    for part in columns:
-        instances.append(part.instance(row, start))
-        start += len(part)
-    course, enrolment, category, chapter, visit = instances
+    course, enrolment, category, chapter, visit, watching = found
     if enrolment is not None:
         sql.attach(enrolment, "course", course)
     if category is not None:
@@ -360,7 +342,7 @@ def category_row(*, user: User, course_slug: str, chapter_slug: str | None) -> C
         sql.attach(category, "chapter", chapter)
     if visit is not None:
         sql.attach(visit, "category", category)
-    return CategoryRow(course, enrolment, category, visit, bool(row[start]))
+    return CategoryRow(course, enrolment, category, visit, bool(watching))
 
 
 # --- A page of a category's threads --------------------------------------------------------------

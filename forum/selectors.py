@@ -251,14 +251,11 @@ class PostRow:
     report: SubmissionReport | None = None  # the run attached to the post, if any
 
 
-@dataclass
-class ThreadPage:
-    rows: list[PostRow]
+class PageNumbers:
+    """A page's neighbours, as Django's ``Page`` names them, from ``number`` and ``num_pages``."""
+
     number: int
     num_pages: int
-    last_number: int  # the last post number on this page
-    has_answers_hidden: bool = False
-    page_numbers: list[int] = field(default_factory=list)
 
     @property
     def has_previous(self) -> bool:
@@ -275,6 +272,16 @@ class ThreadPage:
     @property
     def next_page_number(self) -> int:
         return self.number + 1
+
+
+@dataclass
+class ThreadPage(PageNumbers):
+    rows: list[PostRow]
+    number: int
+    num_pages: int
+    last_number: int  # the last post number on this page
+    has_answers_hidden: bool = False
+    page_numbers: list[int] = field(default_factory=list)
 
 
 def thread_page_count(thread: Thread) -> int:

@@ -10,7 +10,7 @@ parsed), as the ORM would have made them. Everything else keeps the ORM.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, lru_cache
@@ -24,6 +24,7 @@ from django.utils import timezone
 M = TypeVar("M", bound=Model)
 
 Converter = Callable[[Any, Any, Any], Any]
+Params = Sequence[Any] | Mapping[str, Any]  # for %s placeholders, or for %(name)s ones
 
 
 def quote(name: str) -> str:
@@ -107,7 +108,7 @@ class Read:
     statement: str
     columns: tuple[Columns[Any], ...]
 
-    def row(self, params: Sequence[Any]) -> list[Any] | None:
+    def row(self, params: Params) -> list[Any] | None:
         """Each model's instance (``None`` for an outer join that found nothing), in the order
         of ``columns``, then any values the statement selects after them, as they came; ``None``
         when there is no row."""
@@ -116,7 +117,7 @@ class Read:
             row = cursor.fetchone()
         return None if row is None else self._instances(row)
 
-    def rows(self, params: Sequence[Any]) -> list[list[Any]]:
+    def rows(self, params: Params) -> list[list[Any]]:
         """Every row, each as ``row`` gives it."""
         with connection.cursor() as cursor:
             cursor.execute(self.statement, params)
