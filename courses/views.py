@@ -76,28 +76,60 @@ def chapter_detail(request: HttpRequest, course_slug: str, chapter_slug: str) ->
         course=course_access.course, user=request.user, chapters=outline
     )
     index = next(i for i, row in enumerate(rows) if row.chapter.id == chapter.id)
+    row = rows[index]
+    course = course_access.course
     assignments = selectors.chapter_assignments(
         chapter=chapter, include_drafts=course_access.sees_drafts
     )
+    previous = rows[index - 1].chapter if index > 0 else None
+    following = rows[index + 1].chapter if index + 1 < len(rows) else None
+    # The page is three fragments (topdown.fragments) around the forum's panel, each from the
+    # plain values it shows: the viewer's progress is part of the article's.
+    parts = fragments.Renderer()
     context = {
         "access": course_access,
-        "course": course_access.course,
+        "course": course,
         "chapter": chapter,
-        "assignments": assignments,
-        "row": rows[index],
-        "rows": rows,
-        "position": index + 1,
-        "toc": fragments.render_fragment(
+        "article": parts.fragment(
+            "courses/includes/chapter_article.html",
+            course_slug=course.slug,
+            course_title=course.title,
+            slug=chapter.slug,
+            title=chapter.title,
+            published=chapter.published,
+            body=chapter.body,
+            position=index + 1,
+            chapter_count=len(rows),
+            is_instructor=course_access.is_instructor,
+            questionnaire_title=row.questionnaire.title if row.questionnaire else None,
+            counts=row.questionnaire.counts if row.questionnaire else None,
+            attempts=len(row.attempts),
+            percent=row.percent,
+            counted_id=row.counted.id if row.counted else None,
+            assignments=tuple((a.slug, a.title, a.published) for a in assignments),
+        ),
+        "pager": parts.fragment(
+            "courses/includes/chapter_pager.html",
+            course_slug=course.slug,
+            previous_slug=previous.slug if previous else None,
+            previous_title=previous.title if previous else None,
+            next_slug=following.slug if following else None,
+            next_title=following.title if following else None,
+        ),
+        "toc": parts.fragment(
             "courses/includes/chapter_toc.html",
-            course_slug=course_access.course.slug,
+            course_slug=course.slug,
             current=chapter.slug,
             items=tuple(
-                (row.chapter.slug, row.chapter.title, row.questionnaire is not None, row.percent)
-                for row in rows
+                (
+                    item.chapter.slug,
+                    item.chapter.title,
+                    item.questionnaire is not None,
+                    item.percent,
+                )
+                for item in rows
             ),
         ),
-        "previous": rows[index - 1].chapter if index > 0 else None,
-        "next": rows[index + 1].chapter if index + 1 < len(rows) else None,
     }
     return render(request, "courses/chapter_detail.html", context)
 
