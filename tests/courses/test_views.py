@@ -479,3 +479,28 @@ def test_a_numeric_draft_comes_back_as_the_student_wrote_it(client_for, cast, qu
     client = client_for(cast.student)
     submit(client, urls(cast)["questionnaire"], {f"q_{numeric.id}": "0.1"}, action="save")
     assert b'value="0.1"' in client.get(urls(cast)["questionnaire"]).content
+
+
+def test_question_form_fields_are_shared_per_question_and_follow_its_choices(cast):
+    from courses.forms import QuestionnaireForm, field_name
+    from courses.selectors import questionnaire_questions
+
+    question = choice_question(cast.questionnaire, kind="single", correct=[True, False])
+    questions = questionnaire_questions(questionnaire=cast.questionnaire)
+    first, second = (QuestionnaireForm(questions=questions) for _ in range(2))
+    name = field_name(question)
+    assert first.fields[name] is second.fields[name]
+
+    choice = question.choices.first()
+    choice.text = "A changed option"
+    choice.save()
+    changed = QuestionnaireForm(questions=questionnaire_questions(questionnaire=cast.questionnaire))
+    assert changed.fields[name] is not first.fields[name]
+    assert (choice.id, "A changed option") in changed.fields[name].choices
+
+    # Validation stays per form: one form's bad answer is not another's.
+    bad = QuestionnaireForm({name: "999999"}, questions=questions)
+    good = QuestionnaireForm({name: str(choice.id)}, questions=questions)
+    assert not bad.is_valid() and name in bad.errors
+    assert good.is_valid(), good.errors
+    assert good.responses()[question.id] == [choice.id]
