@@ -209,17 +209,23 @@ def _readable_condition(*, access: CourseAccess, reader: _Reader) -> str:
 
 
 def _window_statement(condition: str) -> str:
-    """The newest matches below ``%(below)s`` within the window's markers."""
-    return (
-        f"SELECT p.id FROM {sql.table(Post)} p WHERE {condition} "  # noqa: S608 - whole numbers
+    """The newest matches below ``%(below)s`` within the window's markers, each with its rank
+    (``ts_rank``): computed here, for the rows returned only, while they are in hand, rather than
+    by reading every candidate again to rank them."""
+    newest = (
+        f"SELECT p.id, p.search_vector FROM {sql.table(Post)} p WHERE {condition} "  # noqa: S608 - whole numbers
         "AND p.search_vector @@ (%(query)s::tsquery && %(markers)s::tsquery) "
         "AND p.id < %(below)s ORDER BY p.id DESC LIMIT %(limit)s"
+    )
+    return (
+        "SELECT w.id, ts_rank(w.search_vector, %(query)s::tsquery) "  # noqa: S608 - see above
+        f"FROM ({newest}) w ORDER BY w.id DESC"
     )
 
 
 def _window_ids(
     statement: str, *, user: User, query: str, markers: list[str], below: int, limit: int
-) -> list[int]:
+) -> list[tuple[int, float]]:
     with connection.cursor() as cursor:
         cursor.execute(
             statement,
@@ -231,38 +237,34 @@ def _window_ids(
                 "limit": limit,
             },
         )
-        return [row[0] for row in cursor.fetchall()]
+        return cursor.fetchall()
 
 
 @lru_cache(maxsize=1)
 def _page_read() -> sql.Read:
-    """A page of the candidates, best first: ranked (``ts_rank``, then the newest) among the
-    candidates of the course, then, for the page's posts only, their thread, author and
-    ``ts_headline``."""
+    """The page's posts, of the course only, with their thread, author and ``ts_headline``."""
     post, thread, user = sql.table(Post), sql.table(Thread), sql.table(User)
     posts = sql.TimestampColumns(Post, "p", only=("id", "thread", "number", "author", "created_at"))
     threads = sql.Columns(Thread, "t", only=("id", "title"))
     authors = sql.Columns(User, "u", only=("id", "username", "display_name"))
-    inner = ", ".join(f"p.{sql.quote(str(field.column))}" for field in posts.fields)
     statement = f"""
         SELECT {posts.sql}, {threads.sql}, {authors.sql},
             ts_headline(%(config)s::regconfig, p.body, %(query)s::tsquery, %(options)s)
-        FROM (
-            SELECT {inner}, p.body, ts_rank(p.search_vector, %(query)s::tsquery) AS rank
-            FROM {post} p JOIN {thread} t ON t.id = p.thread_id
-            WHERE p.id = ANY(%(ids)s::bigint[]) AND t.course_id = %(course)s
-            ORDER BY rank DESC, p.id DESC LIMIT %(limit)s OFFSET %(offset)s
-        ) p
+        FROM {post} p
         JOIN {thread} t ON t.id = p.thread_id
         LEFT JOIN {user} u ON u.id = p.author_id
-        ORDER BY p.rank DESC, p.id DESC"""  # noqa: S608 - names from the models
+        WHERE p.id = ANY(%(ids)s::bigint[]) AND t.course_id = %(course)s"""  # noqa: S608 - names from the models
     return sql.Read(statement, (posts, threads, authors))
 
 
 def _candidates(
-    window: Callable[[list[str], int, int], list[int]], *, course_id: int, newest: int | None
-) -> list[int]:
-    """The ids of the newest ``SEARCH_CANDIDATES`` posts among ``posts`` that match, newest first.
+    window: Callable[[list[str], int, int], list[tuple[int, float]]],
+    *,
+    course_id: int,
+    newest: int | None,
+) -> list[tuple[int, float]]:
+    """The ids of the newest ``SEARCH_CANDIDATES`` posts that match, newest first, with their
+    rank, as ``window(markers, below, limit)`` finds them.
 
     Window after window of recent ids, going down, until enough are found: the first, the two
     newest blocks of the smallest size; each next one as large as the matches found so far say
@@ -272,7 +274,7 @@ def _candidates(
     costs what it holds or what its words match, whichever is less."""
     if newest is None:
         return []
-    found: list[int] = []
+    found: list[tuple[int, float]] = []
     below = newest + 1  # ids from here up have been searched
     level, blocks = 0, 2
     while below > 0:
@@ -335,7 +337,7 @@ def posts_search(*, access: CourseAccess, user: User, query: str, page: int = 1)
             return SearchResults(query, [], page, False)
         statement = _window_statement(_readable_condition(access=access, reader=reader))
 
-        def window(markers: list[str], below: int, limit: int) -> list[int]:
+        def window(markers: list[str], below: int, limit: int) -> list[tuple[int, float]]:
             return _window_ids(
                 statement, user=user, query=parsed, markers=markers, below=below, limit=limit
             )
@@ -343,18 +345,22 @@ def posts_search(*, access: CourseAccess, user: User, query: str, page: int = 1)
         # Rank the most recent matches only: ranking reads every row it ranks, and a common word
         # matches a third of a big forum (see docs/decisions.md).
         candidates = _candidates(window, course_id=access.course.pk, newest=reader.newest_post)
-        hits = []
-        for post, thread, author, headline in _page_read().rows(
+        # Best first: the rank, then the newest (ranks are PostgreSQL's float4, compared exactly).
+        candidates.sort(key=lambda candidate: (-candidate[1], -candidate[0]))
+        order = {
+            pk: index for index, (pk, _) in enumerate(candidates[offset:][: RESULTS_PER_PAGE + 1])
+        }
+        rows = _page_read().rows(
             {
                 "config": SEARCH_CONFIG,
                 "query": parsed,
                 "options": HEADLINE_OPTIONS,
-                "ids": candidates,
+                "ids": list(order),
                 "course": access.course.pk,
-                "limit": RESULTS_PER_PAGE + 1,
-                "offset": offset,
             }
-        ):
+        )
+        hits = []
+        for post, thread, author, headline in sorted(rows, key=lambda row: order[row[0].pk]):
             sql.attach(post, "thread", thread)
             sql.attach(post, "author", author)
             hits.append(SearchHit(post, _highlight(headline)))
