@@ -252,7 +252,9 @@ def _page_read() -> sql.Read:
             ts_headline(%(config)s::regconfig, p.body, %(query)s::tsquery, %(options)s)
         FROM {post} p
         JOIN {thread} t ON t.id = p.thread_id
-        LEFT JOIN {user} u ON u.id = p.author_id
+        LEFT JOIN LATERAL (
+            SELECT * FROM {user} u WHERE u.id = p.author_id OFFSET 0
+        ) u ON TRUE
         WHERE p.id = ANY(%(ids)s::bigint[]) AND t.course_id = %(course)s"""  # noqa: S608 - names from the models
     return sql.Read(statement, (posts, threads, authors))
 
