@@ -178,6 +178,7 @@ def pages(suite: str, seed: dict[str, Any]) -> dict[str, tuple[int, list[Request
         }
     thread = f"/forum/threads/{seed['long_thread']}/"
     category = f"/courses/{seed['course_slug']}/forum/chapters/{seed['chapter_slug']}/"
+    search = f"/courses/{seed['course_slug']}/forum/search/"
     return {
         "thread page": (
             200,
@@ -189,6 +190,13 @@ def pages(suite: str, seed: dict[str, Any]) -> dict[str, tuple[int, list[Request
         "category page": (
             200,
             [Request("GET", f"{category}?page={n}", seed["reader"]) for n in range(1, 6)],
+        ),
+        "search": (
+            200,
+            [
+                Request("GET", f"{search}?{urllib.parse.urlencode({'q': query})}", seed["reader"])
+                for query in seed["queries"][:50]
+            ],
         ),
     }
 

@@ -3,7 +3,8 @@
 On PostgreSQL: full-text search on ``Post.search_vector`` (a GIN index), where a thread's title
 counts above any post's body (weights A and B): the 200 most recent matches, found block by block
 of recent posts through the vector's markers (``forum.indexing``), ranked with ``ts_rank``, and
-the page shown with ``ts_headline``. On SQLite (the embedded set-up): every word must appear in
+the page shown with ``ts_headline``, in plain statements built once per process (the ORM took
+three times the CPU the database did). On SQLite (the embedded set-up): every word must appear in
 the body or the thread's title (``icontains``), newest first. Either way a reader finds only what
 they may read: no hidden threads or posts, no answers they have not earned yet.
 """
@@ -12,32 +13,21 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
 
-from django.contrib.postgres.expressions import ArraySubquery
-from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import (
-    BigIntegerField,
-    BooleanField,
-    F,
-    Func,
-    Q,
-    QuerySet,
-    Subquery,
-    TextField,
-    Value,
-)
+from django.db.models import Q, QuerySet
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.models import User
 from courses.access import CourseAccess
-from courses.models import Answer, Attempt, Course
+from courses.models import Answer, Attempt, Chapter, Question, Questionnaire
 from forum.indexing import LEVELS, SEARCH_CONFIG, block_marker, course_marker
 from forum.models import Post, Thread
-from grader.models import Submission
+from grader.models import Assignment, Submission
+from topdown import sql
 
 RESULTS_PER_PAGE = 20
 SEARCH_CANDIDATES = 200
@@ -47,6 +37,10 @@ SNIPPET_CHARS = 240
 # Markers ts_headline puts around matches: control characters no post can contain once escaped.
 START, STOP = "\x02", "\x03"
 _WORD = re.compile(r"\w+", re.UNICODE)
+HEADLINE_OPTIONS = (
+    f"StartSel='{START}', StopSel='{STOP}', MaxWords=30, MinWords=12, MaxFragments=2, "
+    "FragmentDelimiter=' … '"
+)
 
 
 @dataclass(frozen=True)
@@ -78,44 +72,91 @@ class _Reader:
 
 
 def _reader(*, access: CourseAccess, user: User) -> _Reader:
-    """One query on PostgreSQL, three small ones on SQLite: the lists go into the search as
-    literals, which keeps every query of a search quick to plan and free of joins."""
+    """SQLite: three small queries (PostgreSQL reads the same lists in ``_reader_and_query``)."""
     course = access.course
-    lists: dict[str, QuerySet] = {}
+    lists: dict[str, list[int]] = {}
     if not access.is_staff:
         lists = {
-            "hidden_threads": Thread.objects.filter(course=course, is_hidden=True).values("id"),
-            "answered_questions": Answer.objects.filter(
-                attempt__user=user,
-                attempt__status=Attempt.Status.SUBMITTED,
-                question__questionnaire__chapter__course=course,
-            ).values("question_id"),
-            "submitted_assignments": Submission.objects.filter(
-                user=user, assignment__chapter__course=course
-            ).values("assignment_id"),
+            "hidden_threads": list(
+                Thread.objects.filter(course=course, is_hidden=True).values_list("id", flat=True)
+            ),
+            "answered_questions": list(
+                Answer.objects.filter(
+                    attempt__user=user,
+                    attempt__status=Attempt.Status.SUBMITTED,
+                    question__questionnaire__chapter__course=course,
+                ).values_list("question_id", flat=True)
+            ),
+            "submitted_assignments": list(
+                Submission.objects.filter(
+                    user=user, assignment__chapter__course=course
+                ).values_list("assignment_id", flat=True)
+            ),
         }
-    if connection.vendor != "postgresql":
-        values = {name: list(qs.values_list(flat=True)) for name, qs in lists.items()}
-        return _Reader(
-            hidden_threads=values.get("hidden_threads", []),
-            answered_questions=values.get("answered_questions", []),
-            submitted_assignments=values.get("submitted_assignments", []),
-            newest_post=None,
-        )
-    row: Any = (
-        Course.objects.filter(pk=course.pk)
-        .values(
-            newest_post=Subquery(Post.objects.order_by("-id").values("id")[:1]),
-            **{name: ArraySubquery(qs.order_by()) for name, qs in lists.items()},
-        )
-        .get()
-    )
     return _Reader(
-        hidden_threads=row.get("hidden_threads", []),
-        answered_questions=row.get("answered_questions", []),
-        submitted_assignments=row.get("submitted_assignments", []),
-        newest_post=row["newest_post"],
+        hidden_threads=lists.get("hidden_threads", []),
+        answered_questions=lists.get("answered_questions", []),
+        submitted_assignments=lists.get("submitted_assignments", []),
+        newest_post=None,
     )
+
+
+@lru_cache(maxsize=2)
+def _reader_statement(is_staff: bool) -> str:
+    """The newest post, the query as PostgreSQL parses it (and whether it has any word left),
+    and for a student the reader's lists: what ``_reader`` reads, built once per process."""
+    post, thread = sql.table(Post), sql.table(Thread)
+    parsed = "websearch_to_tsquery(%(config)s::regconfig, %(query)s)"
+    columns = [
+        f"(SELECT id FROM {post} ORDER BY id DESC LIMIT 1)",  # noqa: S608 - names from the models
+        f"{parsed}::text",
+        f"numnode({parsed})",
+    ]
+    if not is_staff:
+        chapter = sql.table(Chapter)
+        columns += [
+            f"ARRAY(SELECT id FROM {thread} WHERE course_id = %(course)s AND is_hidden)",  # noqa: S608 - names from the models
+            f"""ARRAY(SELECT an.question_id FROM {sql.table(Answer)} an
+                JOIN {sql.table(Attempt)} at ON an.attempt_id = at.id
+                JOIN {sql.table(Question)} qu ON an.question_id = qu.id
+                JOIN {sql.table(Questionnaire)} qn ON qu.questionnaire_id = qn.id
+                JOIN {chapter} ch ON qn.chapter_id = ch.id
+                WHERE at.status = %(submitted)s AND at.user_id = %(user)s
+                AND ch.course_id = %(course)s)""",  # noqa: S608 - names from the models
+            f"""ARRAY(SELECT su.assignment_id FROM {sql.table(Submission)} su
+                JOIN {sql.table(Assignment)} asg ON su.assignment_id = asg.id
+                JOIN {chapter} ch ON asg.chapter_id = ch.id
+                WHERE ch.course_id = %(course)s AND su.user_id = %(user)s)""",  # noqa: S608 - names from the models
+        ]
+    return "SELECT " + ", ".join(columns)
+
+
+def _reader_and_query(
+    *, access: CourseAccess, user: User, query: str
+) -> tuple[_Reader, str | None]:
+    """PostgreSQL: the reader (as ``_reader``) and the query as tsquery text, ``None`` when it
+    holds no word to search for (stop words alone), in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _reader_statement(access.is_staff),
+            {
+                "config": SEARCH_CONFIG,
+                "query": query,
+                "course": access.course.pk,
+                "user": user.pk,
+                "submitted": Attempt.Status.SUBMITTED.value,
+            },
+        )
+        row = cursor.fetchone()
+    newest, parsed, nodes, *lists = row
+    hidden, answered, submitted = lists or ([], [], [])
+    reader = _Reader(
+        hidden_threads=hidden,
+        answered_questions=answered,
+        submitted_assignments=submitted,
+        newest_post=newest,
+    )
+    return reader, parsed if nodes else None
 
 
 def _readable_posts(*, access: CourseAccess, user: User, reader: _Reader) -> QuerySet[Post]:
@@ -140,49 +181,92 @@ def _readable_posts(*, access: CourseAccess, user: User, reader: _Reader) -> Que
     return posts.filter(Q(is_hidden=False) | Q(author=user), answers)
 
 
-class _MatchesWithin(Func):
-    """``search_vector @@ (query && (marker | marker ...))``, the markers written as they are
-    (parsed as text they would be lowercased; see forum.indexing). A query of stop words alone
-    is empty, and stays empty: it matches nothing, rather than every post of the markers."""
+def _ids(values: list[int]) -> str:
+    return ", ".join(str(int(value)) for value in values)
 
-    output_field = BooleanField()
 
-    def __init__(self, query: SearchQuery, markers: list[str]) -> None:
-        super().__init__(
-            F("search_vector"), query, Value(" | ".join(markers), output_field=TextField())
+def _readable_condition(*, access: CourseAccess, reader: _Reader) -> str:
+    """``_readable_posts``' rule in SQL, for PostgreSQL (where the course is the search's marker):
+    the reader's lists as literals (whole numbers, each through ``int``), the user as
+    ``%(user)s``."""
+    if access.is_staff:
+        return "TRUE"
+    conditions = []
+    if reader.hidden_threads:
+        conditions.append(f"NOT (p.thread_id IN ({_ids(reader.hidden_threads)}))")
+    conditions.append("(NOT p.is_hidden OR p.author_id = %(user)s)")
+    earned = []
+    if reader.answered_questions:
+        earned.append(f"question_id IN ({_ids(reader.answered_questions)})")
+    if reader.submitted_assignments:
+        earned.append(f"assignment_id IN ({_ids(reader.submitted_assignments)})")
+    answers = "NOT p.contains_answer OR p.author_id = %(user)s"
+    if earned:
+        threads = f"SELECT id FROM {sql.table(Thread)} WHERE {' OR '.join(earned)}"  # noqa: S608
+        answers += f" OR p.thread_id IN ({threads})"
+    conditions.append(f"({answers})")
+    return " AND ".join(conditions)
+
+
+def _window_statement(condition: str) -> str:
+    """The newest matches below ``%(below)s`` within the window's markers, each with its rank
+    (``ts_rank``): computed here, for the rows returned only, while they are in hand, rather than
+    by reading every candidate again to rank them."""
+    newest = (
+        f"SELECT p.id, p.search_vector FROM {sql.table(Post)} p WHERE {condition} "  # noqa: S608 - whole numbers
+        "AND p.search_vector @@ (%(query)s::tsquery && %(markers)s::tsquery) "
+        "AND p.id < %(below)s ORDER BY p.id DESC LIMIT %(limit)s"
+    )
+    return (
+        "SELECT w.id, ts_rank(w.search_vector, %(query)s::tsquery) "  # noqa: S608 - see above
+        f"FROM ({newest}) w ORDER BY w.id DESC"
+    )
+
+
+def _window_ids(
+    statement: str, *, user: User, query: str, markers: list[str], below: int, limit: int
+) -> list[tuple[int, float]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            statement,
+            {
+                "user": user.pk,
+                "query": query,
+                "markers": " | ".join(markers),
+                "below": below,
+                "limit": limit,
+            },
         )
-
-    def as_sql(self, compiler, connection, **extra_context):  # type: ignore[no-untyped-def]
-        (vector, vector_params), (query, query_params), (markers, markers_params) = (
-            compiler.compile(expression) for expression in self.get_source_expressions()
-        )
-        sql = (
-            f"{vector} @@ (CASE WHEN numnode({query}) = 0 THEN {query} "
-            f"ELSE {query} && {markers}::tsquery END)"
-        )
-        return sql, [*vector_params, *query_params, *query_params, *query_params, *markers_params]
+        return cursor.fetchall()
 
 
-class _IdAmong(Func):
-    """``id = ANY(%s)``: the candidates as one array parameter; an IN list of two hundred costs
-    Django more than the rest of the search's Python."""
-
-    output_field = BooleanField()
-
-    def __init__(self, ids: list[int]) -> None:
-        super().__init__(F("id"), Value(ids, output_field=ArrayField(BigIntegerField())))
-
-    def as_sql(self, compiler, connection, **extra_context):  # type: ignore[no-untyped-def]
-        (column, column_params), (ids, ids_params) = (
-            compiler.compile(expression) for expression in self.get_source_expressions()
-        )
-        return f"{column} = ANY({ids})", [*column_params, *ids_params]
+@lru_cache(maxsize=1)
+def _page_read() -> sql.Read:
+    """The page's posts, of the course only, with their thread, author and ``ts_headline``."""
+    post, thread, user = sql.table(Post), sql.table(Thread), sql.table(User)
+    posts = sql.TimestampColumns(Post, "p", only=("id", "thread", "number", "author", "created_at"))
+    threads = sql.Columns(Thread, "t", only=("id", "title"))
+    authors = sql.Columns(User, "u", only=("id", "username", "display_name"))
+    statement = f"""
+        SELECT {posts.sql}, {threads.sql}, {authors.sql},
+            ts_headline(%(config)s::regconfig, p.body, %(query)s::tsquery, %(options)s)
+        FROM {post} p
+        JOIN {thread} t ON t.id = p.thread_id
+        LEFT JOIN LATERAL (
+            SELECT * FROM {user} u WHERE u.id = p.author_id OFFSET 0
+        ) u ON TRUE
+        WHERE p.id = ANY(%(ids)s::bigint[]) AND t.course_id = %(course)s"""  # noqa: S608 - names from the models
+    return sql.Read(statement, (posts, threads, authors))
 
 
 def _candidates(
-    posts: QuerySet[Post], search: SearchQuery, *, course_id: int, newest: int | None
-) -> list[int]:
-    """The ids of the newest ``SEARCH_CANDIDATES`` posts among ``posts`` that match, newest first.
+    window: Callable[[list[str], int, int], list[tuple[int, float]]],
+    *,
+    course_id: int,
+    newest: int | None,
+) -> list[tuple[int, float]]:
+    """The ids of the newest ``SEARCH_CANDIDATES`` posts that match, newest first, with their
+    rank, as ``window(markers, below, limit)`` finds them.
 
     Window after window of recent ids, going down, until enough are found: the first, the two
     newest blocks of the smallest size; each next one as large as the matches found so far say
@@ -192,7 +276,7 @@ def _candidates(
     costs what it holds or what its words match, whichever is less."""
     if newest is None:
         return []
-    found: list[int] = []
+    found: list[tuple[int, float]] = []
     below = newest + 1  # ids from here up have been searched
     level, blocks = 0, 2
     while below > 0:
@@ -204,10 +288,7 @@ def _candidates(
             lowest = bottom << shift
         else:
             markers, lowest = [course_marker(course_id)], 0
-        window = posts.filter(_MatchesWithin(search, markers), id__lt=below)
-        found += window.order_by("-id").values_list("id", flat=True)[
-            : SEARCH_CANDIDATES - len(found)
-        ]
+        found += window(markers, below, SEARCH_CANDIDATES - len(found))
         below = lowest
         if len(found) >= SEARCH_CANDIDATES:
             break
@@ -251,38 +332,43 @@ def posts_search(*, access: CourseAccess, user: User, query: str, page: int = 1)
     page = max(page, 1)
     if not _WORD.search(query):
         return SearchResults(query, [], page, False)
-    reader = _reader(access=access, user=user)
-    posts = _readable_posts(access=access, user=user, reader=reader)
     offset = (page - 1) * RESULTS_PER_PAGE
     if connection.vendor == "postgresql":
-        search = SearchQuery(query, search_type="websearch", config=SEARCH_CONFIG)
+        reader, parsed = _reader_and_query(access=access, user=user, query=query)
+        if parsed is None:
+            return SearchResults(query, [], page, False)
+        statement = _window_statement(_readable_condition(access=access, reader=reader))
+
+        def window(markers: list[str], below: int, limit: int) -> list[tuple[int, float]]:
+            return _window_ids(
+                statement, user=user, query=parsed, markers=markers, below=below, limit=limit
+            )
+
         # Rank the most recent matches only: ranking reads every row it ranks, and a common word
         # matches a third of a big forum (see docs/decisions.md).
-        candidates = _candidates(
-            posts, search, course_id=access.course.pk, newest=reader.newest_post
+        candidates = _candidates(window, course_id=access.course.pk, newest=reader.newest_post)
+        # Best first: the rank, then the newest (ranks are PostgreSQL's float4, compared exactly).
+        candidates.sort(key=lambda candidate: (-candidate[1], -candidate[0]))
+        order = {
+            pk: index for index, (pk, _) in enumerate(candidates[offset:][: RESULTS_PER_PAGE + 1])
+        }
+        rows = _page_read().rows(
+            {
+                "config": SEARCH_CONFIG,
+                "query": parsed,
+                "options": HEADLINE_OPTIONS,
+                "ids": list(order),
+                "course": access.course.pk,
+            }
         )
-        ranked: list[Post] = list(
-            Post.objects.filter(_IdAmong(candidates), thread__course=access.course)
-            .select_related("thread", "author")
-            .annotate(
-                rank=SearchRank(F("search_vector"), search),
-                headline=SearchHeadline(
-                    "body",
-                    search,
-                    config=SEARCH_CONFIG,
-                    start_sel=START,
-                    stop_sel=STOP,
-                    max_words=30,
-                    min_words=12,
-                    max_fragments=2,
-                    fragment_delimiter=" … ",
-                ),
-            )
-            .defer("body_html", "search_vector")
-            .order_by("-rank", "-id")[offset : offset + RESULTS_PER_PAGE + 1]
-        )
-        hits = [SearchHit(post, _highlight(getattr(post, "headline", ""))) for post in ranked]
+        hits = []
+        for post, thread, author, headline in sorted(rows, key=lambda row: order[row[0].pk]):
+            sql.attach(post, "thread", thread)
+            sql.attach(post, "author", author)
+            hits.append(SearchHit(post, _highlight(headline)))
     else:
+        reader = _reader(access=access, user=user)
+        posts = _readable_posts(access=access, user=user, reader=reader)
         words = _WORD.findall(query)[:8]
         condition = Q()
         for word in words:
