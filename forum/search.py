@@ -226,7 +226,9 @@ def _window_statement(condition: str) -> str:
 def _window_ids(
     statement: str, *, user: User, query: str, markers: list[str], below: int, limit: int
 ) -> list[tuple[int, float]]:
-    with connection.cursor() as cursor:
+    # Planned for this query each time: PostgreSQL's generic plan for a window walks the
+    # primary key backwards, seconds for a rare word.
+    with sql.unprepared(), connection.cursor() as cursor:
         cursor.execute(
             statement,
             {

@@ -10,7 +10,8 @@ parsed), as the ORM would have made them. Everything else keeps the ORM.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, lru_cache
@@ -257,3 +258,21 @@ class TimestampColumns(Columns[M]):
         converters: list[Converter] = [_timestamp_converter]
         added: list[tuple[int, list[Converter], Any]] = [(i, converters, None) for i in timestamps]
         return sorted([*kept, *added], key=lambda entry: entry[0])
+
+
+@contextmanager
+def unprepared() -> Iterator[None]:
+    """Statements run inside are planned for their own parameters every time, never kept
+    prepared (``DATABASE_PREPARED_STATEMENTS``): for the few whose best plan depends on the
+    values, such as a search window, where a generic plan for a rare word walks the whole table."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    connection.ensure_connection()
+    raw = connection.connection
+    saved = raw.prepare_threshold
+    raw.prepare_threshold = None
+    try:
+        yield
+    finally:
+        raw.prepare_threshold = saved

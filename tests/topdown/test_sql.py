@@ -115,3 +115,17 @@ def test_insert_of_many_rows_keeps_json_values_apart_from_null():
     sql.insert([])  # nothing to do
     with pytest.raises(ValueError, match="one object"):
         sql.insert(answers, return_pk=True)
+
+
+def test_statements_run_unprepared_are_never_kept_prepared():
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    statement = "SELECT COUNT(*) FROM courses_course WHERE id > %s"
+    with sql.unprepared(), connection.cursor() as cursor:
+        for n in range(8):
+            cursor.execute(statement, [n])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert not any("courses_course WHERE id > $1" in text for text in prepared), prepared
+    assert connection.connection.prepare_threshold == 5
