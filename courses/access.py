@@ -70,15 +70,17 @@ def course_access_for_user(*, user: User, course_slug: str) -> CourseAccess:
     if found is None:
         raise Http404("No such course.")
     course, enrolment = found
-    if enrolment is not None:
-        sql.attach(enrolment, "course", course)
     return course_access_from(user=user, course=course, enrolment=enrolment)
 
 
 def course_access_from(*, user: User, course: Course, enrolment: Enrolment | None) -> CourseAccess:
     """The access that ``user``'s ``enrolment`` in ``course`` (read already, or None) gives:
-    the role enrolled as, and an instructor's for superusers."""
-    role = enrolment.role if enrolment else None
+    the role enrolled as, and an instructor's for superusers. The enrolment's ``course`` is
+    ``course`` from then on, as ``select_related`` would have left it."""
+    role = None
+    if enrolment is not None:
+        sql.attach(enrolment, "course", course)
+        role = enrolment.role
     if user.is_authenticated and user.is_superuser:
         role = "instructor"
     return CourseAccess(course=course, enrolment=enrolment, role=role)
@@ -188,8 +190,6 @@ def _questionnaire_with_access(
     if found is None:
         raise Http404("No such course.")
     course, enrolment, chapter, questionnaire = found
-    if enrolment is not None:
-        sql.attach(enrolment, "course", course)
     access = course_access_from(user=user, course=course, enrolment=enrolment)
     if not access.is_member:
         raise PermissionDenied(NOT_A_MEMBER)
@@ -248,13 +248,11 @@ def _course_joins() -> str:
 
 # What pages other than a chapter's own read of chapters and questionnaires: not the body, nor
 # timestamps nobody shows (fifty datetimes parsed for nothing on the chapter page).
-_SLIM = {"body", "created_at", "updated_at"}
+_SLIM = ("body", "created_at", "updated_at")
 
 
 def _slim(model: type[Chapter | Questionnaire], alias: str) -> sql.Columns[Any]:
-    return sql.Columns(
-        model, alias, only=[f.name for f in model._meta.fields if f.name not in _SLIM]
-    )
+    return sql.Columns(model, alias, without=_SLIM)
 
 
 @lru_cache(maxsize=1)

@@ -227,11 +227,7 @@ class _QuestionReads:
 
 @lru_cache(maxsize=1)
 def _question_reads() -> _QuestionReads:
-    question = sql.Columns(
-        Question,
-        "qu",
-        only=[f.name for f in Question._meta.fields if f.name not in {"created_at", "updated_at"}],
-    )
+    question = sql.Columns(Question, "qu", without=("created_at", "updated_at"))
     choice = sql.Columns(Choice, "c")
     live = f"qu.questionnaire_id = %s AND NOT qu.{sql.quote('archived')}"
     position = sql.quote("position")

@@ -39,8 +39,7 @@ from forum.models import (
 from grader.models import Assignment, Submission
 from topdown import sql
 
-# What the pages show of a chapter and of a person: never a chapter's text or a password hash.
-CHAPTER_FIELDS = tuple(f.name for f in Chapter._meta.concrete_fields if f.name != "body")
+# What the pages show of a person: never a password hash. (Of a chapter: all but its text.)
 PERSON_FIELDS = ("id", "username", "display_name")
 # What a thread page shows of a post (its text is stored rendered): the rest loads if read.
 POST_FIELDS = (
@@ -107,7 +106,7 @@ def _thread_read() -> sql.Read:
         sql.Columns(Thread, "t"),
         sql.Columns(Course, "co"),
         sql.Columns(Category, "cat"),
-        sql.Columns(Chapter, "ch", only=CHAPTER_FIELDS),
+        sql.Columns(Chapter, "ch", without=("body",)),
         sql.Columns(Question, "q"),
         sql.Columns(Assignment, "a"),
         sql.Columns(Enrolment, "e"),
@@ -285,7 +284,7 @@ def _category_read(by_chapter: bool) -> sql.Read:
         sql.Columns(Course, "co"),
         sql.Columns(Enrolment, "e"),
         sql.Columns(Category, "cat"),
-        sql.Columns(Chapter, "ch", only=CHAPTER_FIELDS),
+        sql.Columns(Chapter, "ch", without=("body",)),
         sql.Columns(CategoryVisit, "v"),
     )
     cat_course, cat_chapter = _column(Category, "course"), _column(Category, "chapter")

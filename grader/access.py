@@ -267,13 +267,6 @@ def submission_live_row_for_user(
 # its assignment) with its chapter, course and dataset, and the user's enrolment in the course.
 
 
-def _course_access(user: User, course: Course, enrolment: Enrolment | None) -> CourseAccess:
-    """What ``courses.access.course_access_for_user`` says, from an enrolment already read."""
-    if enrolment is not None:
-        sql.attach(enrolment, "course", course)
-    return course_access_from(user=user, course=course, enrolment=enrolment)
-
-
 def _assignment_joins() -> str:
     """Joins the assignment ``a``'s chapter, course and dataset, and the enrolment in the course
     of the user given as the statement's first parameter."""
@@ -293,8 +286,7 @@ NOT_READ = ("created_at", "updated_at")
 def _columns_without(
     model: type[Any], alias: str, without: tuple[str, ...] = NOT_READ
 ) -> sql.Columns[Any]:
-    names = [field.name for field in model._meta.concrete_fields if field.name not in without]
-    return sql.TimestampColumns(model, alias, only=names)
+    return sql.TimestampColumns(model, alias, without=without)
 
 
 def _assignment_columns() -> tuple[sql.Columns[Any], ...]:
@@ -346,7 +338,7 @@ def _assignment_with_access(
     assignment, chapter, course, dataset, enrolment = _instances(read, row)
     _assignment_attach(assignment, chapter, course, dataset)
     baselines = staff_selectors.baselines_with_latest_run_from_db(row[-1]) if with_baselines else []
-    return _course_access(user, course, enrolment), assignment, baselines
+    return course_access_from(user=user, course=course, enrolment=enrolment), assignment, baselines
 
 
 def _instances(read: sql.Read, row: Sequence[Any]) -> list[Any]:
@@ -416,7 +408,11 @@ def _submission_with_access(
         if regrade is not None:
             sql.attach(regrade, "submission", submission)
         scores = submissions.baseline_scores_from_db(row[-1])
-    return _course_access(user, course, enrolment), submission, (regrade, scores)
+    return (
+        course_access_from(user=user, course=course, enrolment=enrolment),
+        submission,
+        (regrade, scores),
+    )
 
 
 # --- Authoring: changing assignments, baselines and datasets is for instructors, not TAs -------

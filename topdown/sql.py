@@ -38,13 +38,22 @@ def table(model: type[Model]) -> str:
 
 class Columns(Generic[M]):
     """The columns of ``model`` read under a table alias: every concrete field, or ``only``
-    those (the others are then deferred, loaded by the ORM if something reads them). Either
-    way in the order of the model's fields, whatever the order of ``only``."""
+    those, or all but those ``without`` (the others are then deferred, loaded by the ORM if
+    something reads them). Either way in the order of the model's fields, whatever the order of
+    ``only``."""
 
-    def __init__(self, model: type[M], alias: str, *, only: Sequence[str] = ()) -> None:
+    def __init__(
+        self, model: type[M], alias: str, *, only: Sequence[str] = (), without: Sequence[str] = ()
+    ) -> None:
+        if only and without:
+            raise ValueError("name the fields to read or those not to, not both")
         self.model = model
         self.alias = alias
-        fields = [field for field in model._meta.concrete_fields if not only or field.name in only]
+        fields = [
+            field
+            for field in model._meta.concrete_fields
+            if (not only or field.name in only) and field.name not in without
+        ]
         if only and len(fields) != len(only):
             raise ValueError(f"{model.__name__} has no field among {only}")
         self.fields: list[Field[Any, Any]] = fields
